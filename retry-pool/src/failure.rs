@@ -1,0 +1,171 @@
+//! The error item of a completion stream: a task that gave up.
+
+use std::error::Error;
+use std::fmt;
+
+/// A task that did not succeed: the error item of every completion stream.
+///
+/// It says which task gave up ([`index`](Failure::index)), after how many attempts
+/// ([`attempts`](Failure::attempts)), and why: the last attempt's error
+/// ([`error`](Failure::error)), a panic ([`is_panic`](Failure::is_panic)), a timeout
+/// ([`is_timeout`](Failure::is_timeout)) or a cancellation
+/// ([`is_cancelled`](Failure::is_cancelled)).
+///
+/// It implements [`std::error::Error`] with the last attempt's error as its
+/// [`source`](Error::source), so `?` carries it into `anyhow` or `Box<dyn Error>`.
+///
+/// ```
+/// use futures::StreamExt;
+/// use retry_pool::{Pool, Retry};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let tasks = (0..3).map(|n| async move || if n == 1 { Err("boom") } else { Ok(n) });
+/// let mut done = Pool::new(2).retry(Retry::Lifo).attempts(2).run(tasks);
+/// while let Some(outcome) = done.next().await {
+///     if let Err(failure) = outcome {
+///         assert_eq!(failure.index(), 1);
+///         assert_eq!(failure.attempts(), 2);
+///         assert_eq!(failure.error(), Some(&"boom"));
+///         assert_eq!(failure.to_string(), "task #1 failed after 2 attempts: boom");
+///     }
+/// }
+/// # }
+/// ```
+pub struct Failure<E> {
+    index: usize,
+    attempts: u32,
+    cause: Cause<E>,
+}
+
+/// Why a task gave up.
+pub(crate) enum Cause<E> {
+    /// The last attempt returned this error.
+    Error(E),
+    /// An attempt panicked, with this message (when the payload was a string).
+    Panic(Option<String>),
+    /// The last attempt ran past its timeout.
+    Timeout,
+    /// The task was cancelled.
+    #[allow(dead_code, reason = "made by the long-running scheduler's cancel, still to come")]
+    Cancelled,
+}
+
+impl<E> Failure<E> {
+    pub(crate) fn new(index: usize, attempts: u32, cause: Cause<E>) -> Self {
+        Failure {
+            index,
+            attempts,
+            cause,
+        }
+    }
+
+    /// The task's 0-based position in the input (or its id in a scheduler).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// How many attempts were started, the last one included.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The last attempt's error, or `None` when it panicked, timed out or was cancelled.
+    pub fn error(&self) -> Option<&E> {
+        match &self.cause {
+            Cause::Error(error) => Some(error),
+            _ => None,
+        }
+    }
+
+    /// Takes the last attempt's error, or `None` when it panicked, timed out or was
+    /// cancelled.
+    pub fn into_error(self) -> Option<E> {
+        match self.cause {
+            Cause::Error(error) => Some(error),
+            _ => None,
+        }
+    }
+
+    /// Whether an attempt panicked. A panic ends its task at once: it is a bug, not a
+    /// transient fault, so it is never retried.
+    pub fn is_panic(&self) -> bool {
+        matches!(self.cause, Cause::Panic(_))
+    }
+
+    /// The panic's message, when an attempt panicked with a string payload
+    /// (as `panic!("...")` does).
+    pub fn panic_message(&self) -> Option<&str> {
+        match &self.cause {
+            Cause::Panic(message) => message.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether the last attempt ran past its timeout.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.cause, Cause::Timeout)
+    }
+
+    /// Whether the task was cancelled before it could finish.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.cause, Cause::Cancelled)
+    }
+}
+
+fn plural(attempts: u32) -> &'static str {
+    if attempts == 1 { "" } else { "s" }
+}
+
+impl<E: fmt::Display> fmt::Display for Failure<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (index, attempts, s) = (self.index, self.attempts, plural(self.attempts));
+        match &self.cause {
+            Cause::Error(error) => {
+                write!(f, "task #{index} failed after {attempts} attempt{s}: {error}")
+            }
+            Cause::Panic(Some(message)) => {
+                write!(f, "task #{index} panicked on attempt {attempts}: {message}")
+            }
+            Cause::Panic(None) => write!(f, "task #{index} panicked on attempt {attempts}"),
+            Cause::Timeout => {
+                write!(f, "task #{index} timed out after {attempts} attempt{s}")
+            }
+            Cause::Cancelled => {
+                write!(f, "task #{index} was cancelled after {attempts} attempt{s}")
+            }
+        }
+    }
+}
+
+impl<E: fmt::Debug> fmt::Debug for Failure<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut debug = f.debug_struct("Failure");
+        debug
+            .field("index", &self.index)
+            .field("attempts", &self.attempts);
+        match &self.cause {
+            Cause::Error(error) => debug.field("error", error),
+            Cause::Panic(message) => debug.field("panic", message),
+            Cause::Timeout => debug.field("timeout", &true),
+            Cause::Cancelled => debug.field("cancelled", &true),
+        };
+        debug.finish()
+    }
+}
+
+impl<E> Error for Failure<E>
+where
+    E: Error + 'static,
+{
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.error().map(|error| error as &(dyn Error + 'static))
+    }
+}
+
+/// The message of a panic payload, when it is a string.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<String> {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+}

@@ -1,0 +1,267 @@
+//! The builder: how many attempts run at once, and what happens to a failed one.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::time::Duration;
+
+use crate::completions::Completions;
+use crate::source::{IterSource, StreamSource};
+use crate::task::{self, Handback, Limits, TaskResult};
+
+/// Where a failed task goes when it has attempts left.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Retry {
+    /// No retry: every task gets one attempt. The default, unless
+    /// [`Pool::attempts`] asks for more than one, which retries [`Lifo`](Retry::Lifo).
+    #[default]
+    None,
+    /// A failed task runs again before anything else that is waiting, most recent failure
+    /// first. The input is pulled only when no retry is waiting.
+    Lifo,
+    /// A failed task goes to the back of the line, behind the rest of the input, in the
+    /// order of failure. Retries wait until the input ends, so an endless input wants
+    /// [`Retry::Lifo`].
+    Fifo,
+}
+
+/// A bounded, completion-ordered pool: the builder of completion streams.
+///
+/// `Pool::new(n)` runs at most `n` attempts at once. [`run`](Pool::run) takes tasks that
+/// can be started again (async closures, or closures returning a future) and retries them
+/// per [`retry`](Pool::retry); [`run_futures`](Pool::run_futures) takes plain futures, each
+/// attempted once. Both return a [`Completions`] stream that yields every task's outcome
+/// the moment it is ready.
+///
+/// ```
+/// use futures::StreamExt;
+/// use retry_pool::{Pool, Retry};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let tasks = (0..10u64).map(|n| async move || {
+///     tokio::time::sleep(std::time::Duration::from_millis(10 - n)).await;
+///     Ok::<_, std::io::Error>(n * n)
+/// });
+/// let squares: Vec<u64> = Pool::new(4)
+///     .retry(Retry::Lifo)
+///     .attempts(3)
+///     .run(tasks)
+///     .map(|outcome| outcome.unwrap())
+///     .collect()
+///     .await;
+/// assert_eq!(squares.len(), 10);
+/// # }
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Pool {
+    pub(crate) concurrency: usize,
+    pub(crate) retry: Retry,
+    pub(crate) attempts: Option<u32>,
+    pub(crate) timeout: Option<Duration>,
+}
+
+/// Attempts per task when retrying and [`Pool::attempts`] was not called.
+pub const DEFAULT_RETRY_ATTEMPTS: u32 = 3;
+
+impl Pool {
+    /// A pool that runs at most `concurrency` attempts at once, without retry.
+    ///
+    /// # Panics
+    ///
+    /// When `concurrency` is 0: such a pool could never run anything.
+    #[track_caller]
+    pub fn new(concurrency: usize) -> Self {
+        assert!(
+            concurrency > 0,
+            "retry-pool: concurrency must be at least 1, got 0 (a pool of 0 slots would never run a task)"
+        );
+        Pool {
+            concurrency,
+            retry: Retry::None,
+            attempts: None,
+            timeout: None,
+        }
+    }
+
+    /// Sets where failed tasks go: see [`Retry`]. Retrying tasks get 3 attempts unless
+    /// [`attempts`](Pool::attempts) says otherwise.
+    pub fn retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets the total number of attempts per task, the first one included.
+    ///
+    /// Without [`retry`](Pool::retry), more than one attempt retries [`Retry::Lifo`].
+    ///
+    /// # Panics
+    ///
+    /// When `attempts` is 0: every task gets at least one attempt.
+    #[track_caller]
+    pub fn attempts(mut self, attempts: u32) -> Self {
+        assert!(
+            attempts > 0,
+            "retry-pool: attempts must be at least 1 (the first attempt counts), got 0"
+        );
+        self.attempts = Some(attempts);
+        self
+    }
+
+    /// Sets a timeout per attempt: an attempt still running after `timeout` is dropped and
+    /// counts as a failed attempt ([`Failure::is_timeout`](crate::Failure::is_timeout)
+    /// when it was the last). Timeouts need a tokio runtime with its clock enabled.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The most attempts in flight at once.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
+    /// Total attempts per task, the first one included.
+    pub fn max_attempts(&self) -> u32 {
+        match (self.attempts, self.retry) {
+            (Some(attempts), _) => attempts,
+            (None, Retry::None) => 1,
+            (None, _) => DEFAULT_RETRY_ATTEMPTS,
+        }
+    }
+
+    /// The retry policy in force: [`Retry::Lifo`] when attempts were set without a policy.
+    pub(crate) fn effective_retry(&self) -> Retry {
+        match self.retry {
+            Retry::None if self.max_attempts() > 1 => Retry::Lifo,
+            retry => retry,
+        }
+    }
+
+    pub(crate) fn limits(&self) -> Limits {
+        Limits {
+            timeout: self.timeout,
+        }
+    }
+
+    /// Runs `tasks` in this pool, in place: attempts are polled inside the returned
+    /// stream, on the task that polls it, so tasks need be neither `Send` nor `'static`.
+    ///
+    /// Each task is something that can be started again for every attempt: an async
+    /// closure (`async move || ...`) or a closure returning a future
+    /// (`move || async move { ... }`), whose output is a `Result`. The input is pulled
+    /// only when a slot is free, so it may be endless.
+    ///
+    /// Nothing runs until the stream is first polled; dropping it drops every attempt in
+    /// flight.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use retry_pool::{Pool, Retry};
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // Fails twice, then succeeds: the third attempt wins.
+    /// let calls = AtomicU32::new(0);
+    /// let flaky = async || match calls.fetch_add(1, Ordering::Relaxed) {
+    ///     0 | 1 => Err("not yet"),
+    ///     n => Ok(n),
+    /// };
+    /// let mut done = Pool::new(1).retry(Retry::Lifo).attempts(3).run([flaky]);
+    /// assert_eq!(done.next().await.unwrap().unwrap(), 2);
+    /// assert!(done.next().await.is_none());
+    /// # }
+    /// ```
+    pub fn run<I, F, R>(
+        self,
+        tasks: I,
+    ) -> Completions<IterSource<I::IntoIter>, F, impl Future<Output = Handback<F, R>>, R>
+    where
+        I: IntoIterator<Item = F>,
+        F: AsyncFnMut() -> R,
+        R: TaskResult,
+    {
+        self.run_with(IterSource::new(tasks), task::attempt_closure::<F, R>)
+    }
+
+    /// Like [`run`](Pool::run), for a [`Stream`](futures_core::Stream) of tasks: a task is
+    /// pulled only when a slot is free.
+    pub fn run_stream<S, F, R>(
+        self,
+        tasks: S,
+    ) -> Completions<StreamSource<S>, F, impl Future<Output = Handback<F, R>>, R>
+    where
+        S: futures_core::Stream<Item = F>,
+        F: AsyncFnMut() -> R,
+        R: TaskResult,
+    {
+        self.run_with(StreamSource::new(tasks), task::attempt_closure::<F, R>)
+    }
+
+    /// Runs plain futures in this pool, in place, each attempted once.
+    ///
+    /// A future cannot be started again, so it cannot be retried: to retry, pass closures
+    /// to [`run`](Pool::run).
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use retry_pool::Pool;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let jobs = (1..=3).map(|n| async move { Ok::<_, std::io::Error>(n * 10) });
+    /// let mut total = 0;
+    /// let mut done = Pool::new(2).run_futures(jobs);
+    /// while let Some(outcome) = done.next().await {
+    ///     total += outcome.unwrap();
+    /// }
+    /// assert_eq!(total, 60);
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When the pool was set to retry (a [`Retry`] policy other than `None`, or more than
+    /// one attempt): plain futures would silently get a single attempt.
+    #[track_caller]
+    pub fn run_futures<I, R>(
+        self,
+        futures: I,
+    ) -> Completions<IterSource<I::IntoIter>, I::Item, impl Future<Output = Handback<I::Item, R>>, R>
+    where
+        I: IntoIterator,
+        I::Item: IntoFuture<Output = R>,
+        R: TaskResult,
+    {
+        assert!(
+            self.max_attempts() == 1,
+            "retry-pool: `run_futures` runs plain futures, which cannot be started again, but this pool retries; pass closures (`async move || ...`) to `run` instead"
+        );
+        self.run_with(IterSource::new(futures), task::attempt_future)
+    }
+
+    /// Runs tasks with an attempt function of your own: `attempt(task, limits)` runs one
+    /// attempt and hands the task back with its result. This is what `#[pooled]` expands
+    /// to; it lets the attempt be written where the task's concrete type is known.
+    #[doc(hidden)]
+    pub fn run_with<S, F, A, R>(
+        self,
+        tasks: S,
+        attempt: fn(F, Limits) -> A,
+    ) -> Completions<S, F, A, R>
+    where
+        S: crate::source::Source<Task = F>,
+        A: Future<Output = Handback<F, R>>,
+        R: TaskResult,
+    {
+        Completions::new(self, tasks, attempt)
+    }
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("concurrency", &self.concurrency)
+            .field("retry", &self.effective_retry())
+            .field("attempts", &self.max_attempts())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}

@@ -1,0 +1,168 @@
+//! The in-place flavour's slots: where running attempts live, and how they say they are
+//! ready to be polled again.
+//!
+//! Each slot is one pinned allocation made the first time it is needed and reused for
+//! every later attempt, and each slot's waker is made once with it. Waking a slot puts its
+//! number on a shared list (once, however often it is woken) and wakes the consumer. So in
+//! steady state an attempt costs no allocation beyond what the task itself allocates.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
+
+use atomic_waker::AtomicWaker;
+
+use crate::backlog::Meta;
+
+pub(crate) struct Slots<A> {
+    slots: Vec<Slot<A>>,
+    /// Numbers of the slots that hold no attempt.
+    free: Vec<usize>,
+    woken: Arc<Woken>,
+    /// Slots taken from `woken`, polled in turn; `batch[next..]` are still to be polled.
+    batch: Vec<usize>,
+    next: usize,
+}
+
+struct Slot<A> {
+    attempt: Pin<Box<Option<A>>>,
+    meta: Meta,
+    waker: Waker,
+    handle: Arc<SlotWaker>,
+}
+
+/// The slots woken since they were last polled, and the consumer to tell.
+#[derive(Default)]
+struct Woken {
+    slots: Mutex<Vec<usize>>,
+    consumer: AtomicWaker,
+}
+
+struct SlotWaker {
+    slot: usize,
+    /// Set while the slot is on the woken list, so that it is listed once.
+    queued: AtomicBool,
+    woken: Arc<Woken>,
+}
+
+impl Wake for SlotWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            lock(&self.woken.slots).push(self.slot);
+            self.woken.consumer.wake();
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The lists stay consistent whatever panicked while one was held.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A panic payload caught from an attempt's poll.
+pub(crate) type Panic = Box<dyn Any + Send>;
+
+impl<A: Future> Slots<A> {
+    pub(crate) fn new() -> Self {
+        Slots {
+            slots: Vec::new(),
+            free: Vec::new(),
+            woken: Arc::default(),
+            batch: Vec::new(),
+            next: 0,
+        }
+    }
+
+    /// Attempts in flight.
+    pub(crate) fn running(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
+    /// Wakes `waker` whenever a slot is woken.
+    pub(crate) fn register(&self, waker: &Waker) {
+        self.woken.consumer.register(waker);
+    }
+
+    /// Puts `attempt` in a free slot (making one if none is free) and returns its number.
+    /// The attempt has not been polled: poll it with [`poll`](Slots::poll).
+    pub(crate) fn start(&mut self, meta: Meta, attempt: A) -> usize {
+        match self.free.pop() {
+            Some(slot) => {
+                let entry = &mut self.slots[slot];
+                entry.attempt.set(Some(attempt));
+                entry.meta = meta;
+                slot
+            }
+            None => {
+                let slot = self.slots.len();
+                let handle = Arc::new(SlotWaker {
+                    slot,
+                    queued: AtomicBool::new(false),
+                    woken: Arc::clone(&self.woken),
+                });
+                self.slots.push(Slot {
+                    attempt: Box::pin(Some(attempt)),
+                    meta,
+                    waker: Waker::from(Arc::clone(&handle)),
+                    handle,
+                });
+                slot
+            }
+        }
+    }
+
+    /// The next woken slot to poll, if any.
+    pub(crate) fn next_woken(&mut self) -> Option<usize> {
+        if self.next == self.batch.len() {
+            self.batch.clear();
+            self.next = 0;
+            // Swapped, not taken, so that both lists keep their capacity.
+            std::mem::swap(&mut self.batch, &mut *lock(&self.woken.slots));
+        }
+        let slot = *self.batch.get(self.next)?;
+        self.next += 1;
+        Some(slot)
+    }
+
+    /// Polls the attempt in `slot`. When it ends (or panics), the slot is freed and its
+    /// output returned with the attempt's meta. A slot woken after its attempt ended is
+    /// not polled.
+    pub(crate) fn poll(&mut self, slot: usize) -> Poll<(Meta, Result<A::Output, Panic>)> {
+        let entry = &mut self.slots[slot];
+        // Cleared before the poll, so that a wake during the poll lists the slot again;
+        // acquire, to see what a waker that found the slot already listed had written.
+        entry.handle.queued.swap(false, Ordering::AcqRel);
+        let Some(attempt) = entry.attempt.as_mut().as_pin_mut() else {
+            return Poll::Pending;
+        };
+        let mut cx = Context::from_waker(&entry.waker);
+        let output = match catch_unwind(AssertUnwindSafe(|| attempt.poll(&mut cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(output)) => Ok(output),
+            Err(panic) => Err(panic),
+        };
+        let meta = entry.meta;
+        // An attempt that panicked may panic again as it is dropped; that one is lost too.
+        let _ = catch_unwind(AssertUnwindSafe(|| entry.attempt.set(None)));
+        self.free.push(slot);
+        Poll::Ready((meta, output))
+    }
+}
+
+impl<A> fmt::Debug for Slots<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Slots")
+            .field("slots", &self.slots.len())
+            .field("free", &self.free.len())
+            .finish()
+    }
+}

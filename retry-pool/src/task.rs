@@ -1,0 +1,122 @@
+//! What a task is, and how one attempt of it runs.
+//!
+//! An attempt is a future that owns its task while it runs and hands it back when it ends,
+//! so that the same task can be started again: `async move { let r = task().await; (task, r) }`.
+//! The pool stores that future as it is, pinned in a slot, with no box of its own.
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use pin_project_lite::pin_project;
+use tokio::time::Sleep;
+
+use crate::Failure;
+
+/// The output of one attempt: a `Result`, whose `Ok` a completion stream yields and whose
+/// `Err` it retries or reports in a [`Failure`].
+///
+/// Implemented for every `Result<T, E>`, aliases such as `io::Result<T>` included.
+#[diagnostic::on_unimplemented(
+    message = "a pooled task must return a `Result`, but it returns `{Self}`",
+    label = "this is not a `Result`",
+    note = "each attempt returns `Ok` when it succeeds, or `Err` to be retried or reported"
+)]
+pub trait TaskResult: sealed::Sealed {
+    /// The value of a successful attempt.
+    type Ok;
+    /// The error of a failed attempt.
+    type Err;
+    /// The `Result` itself.
+    fn into_result(self) -> Result<Self::Ok, Self::Err>;
+}
+
+impl<T, E> TaskResult for Result<T, E> {
+    type Ok = T;
+    type Err = E;
+
+    fn into_result(self) -> Result<T, E> {
+        self
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl<T, E> Sealed for Result<T, E> {}
+}
+
+/// The item of a completion stream for tasks returning `R`: the value of the attempt that
+/// succeeded, or the [`Failure`] of a task that gave up.
+pub type Outcome<R> = Result<<R as TaskResult>::Ok, Failure<<R as TaskResult>::Err>>;
+
+/// What an attempt hands back when it ends: its task, to start again (`None` when it
+/// cannot be, as for a plain future), and its result (`None` when it timed out).
+pub type Handback<F, R> = (Option<F>, Option<R>);
+
+/// What every attempt of a pool is held to. `Copy`, so the attempt function can take it
+/// by value.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Limits {
+    pub(crate) timeout: Option<Duration>,
+}
+
+impl Limits {
+    /// Runs `attempt` within these limits: its output, or `None` when it timed out.
+    pub fn apply<Fut: Future>(self, attempt: Fut) -> Timed<Fut> {
+        Timed {
+            attempt,
+            deadline: self.timeout.map(tokio::time::sleep),
+        }
+    }
+}
+
+pin_project! {
+    /// An attempt with an optional deadline.
+    #[doc(hidden)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Timed<Fut> {
+        #[pin]
+        attempt: Fut,
+        #[pin]
+        deadline: Option<Sleep>,
+    }
+}
+
+impl<Fut: Future> Future for Timed<Fut> {
+    type Output = Option<Fut::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(output) = this.attempt.poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        match this.deadline.as_pin_mut() {
+            Some(deadline) => deadline.poll(cx).map(|()| None),
+            None => Poll::Pending,
+        }
+    }
+}
+
+/// One attempt of a task that can be started again.
+pub(crate) fn attempt_closure<F, R>(
+    mut task: F,
+    limits: Limits,
+) -> impl Future<Output = Handback<F, R>>
+where
+    F: AsyncFnMut() -> R,
+{
+    async move {
+        let result = limits.apply(task()).await;
+        (Some(task), result)
+    }
+}
+
+/// The one attempt of a plain future.
+pub(crate) fn attempt_future<Fut: IntoFuture>(
+    future: Fut,
+    limits: Limits,
+) -> impl Future<Output = Handback<Fut, Fut::Output>> {
+    async move { (None, limits.apply(future.into_future()).await) }
+}
