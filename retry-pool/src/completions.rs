@@ -31,8 +31,11 @@ pub struct Completions<S: Source, F, A, R: TaskResult> {
     attempt: fn(F, Limits) -> A,
     limits: Limits,
     concurrency: usize,
-    /// Outcomes settled but not yet yielded; never more than one turn's worth.
+    /// Outcomes settled but not yet yielded.
     outcomes: VecDeque<Outcome<R>>,
+    /// No attempt starts while this many outcomes wait for the consumer, so that tasks
+    /// that finish at once cannot pile up outcomes faster than they are taken.
+    outcomes_cap: usize,
     /// Slot polls allowed in one turn, so that a poll does a bounded amount of work.
     polls_per_turn: usize,
     done: bool,
@@ -49,6 +52,8 @@ where
     R: TaskResult,
 {
     pub(crate) fn new(pool: Pool, source: S, attempt: fn(F, Limits) -> A) -> Self {
+        // Room to poll every slot and to start an attempt in each: a full turn.
+        let polls_per_turn = pool.concurrency.saturating_mul(2).clamp(64, 8192);
         Completions {
             backlog: Backlog::new(&pool, source),
             slots: Slots::new(),
@@ -56,8 +61,8 @@ where
             limits: pool.limits(),
             concurrency: pool.concurrency,
             outcomes: VecDeque::new(),
-            // Room to poll every slot and to start an attempt in each: a full turn.
-            polls_per_turn: pool.concurrency.saturating_mul(2).clamp(64, 8192),
+            outcomes_cap: pool.concurrency.min(polls_per_turn),
+            polls_per_turn,
             done: false,
         }
     }
@@ -72,10 +77,14 @@ where
         self.backlog.waiting_retries()
     }
 
-    /// Starts attempts until every slot is busy, nothing is waiting or the turn is used up.
-    /// A new attempt is polled at once, so that it is under way before anything returns.
+    /// Starts attempts until every slot is busy, nothing is waiting, the consumer is
+    /// behind or the turn is used up. A new attempt is polled at once, so that it is under
+    /// way before anything returns.
     fn fill(&mut self, cx: &mut Context<'_>, polls: &mut usize) {
-        while self.slots.running() < self.concurrency && *polls > 0 {
+        while self.slots.running() < self.concurrency
+            && self.outcomes.len() < self.outcomes_cap
+            && *polls > 0
+        {
             let Poll::Ready(Some(job)) = self.backlog.poll_next(cx) else {
                 return;
             };

@@ -59,3 +59,35 @@ impl Drop for InFlight {
         self.probe.inner.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
+
+/// Yields to the executor once, whatever the executor: wakes itself, then returns
+/// `Pending` the first time it is polled.
+pub async fn yield_once() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
+/// Keeps panics whose message starts with `prefix` (the planned ones of a test) off
+/// stderr; every other panic is reported as usual.
+pub fn quiet_panics(prefix: &'static str) {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+        if !message.is_some_and(|m| m.starts_with(prefix)) {
+            report(info);
+        }
+    }));
+}
