@@ -1,6 +1,10 @@
 //! What `#[pooled]` expands to. Not public API: no stability promised.
 
+use std::fmt;
 use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 pub use crate::source::BodySource;
 pub use crate::task::{Handback, Limits, Outcome, TaskResult};
@@ -60,6 +64,13 @@ pub trait Task<M>: Sized {
 
     /// Runs one attempt within `limits` and hands back what can be started again.
     fn attempt(self, limits: Limits) -> impl Future<Output = Handback<Self, Self::Output>>;
+
+    /// Starts the task's one and only attempt, consuming it.
+    ///
+    /// Unlike [`attempt`](Task::attempt), a closure is called by value (`AsyncFnOnce`), so
+    /// the future borrows nothing from a local: the `Send` of a task that borrows the
+    /// function's arguments can then be proven where the task's type is concrete.
+    fn start(self) -> impl Future<Output = Self::Output>;
 }
 
 impl<Fut: IntoFuture> Task<ViaFuture> for Fut {
@@ -67,6 +78,10 @@ impl<Fut: IntoFuture> Task<ViaFuture> for Fut {
 
     fn attempt(self, limits: Limits) -> impl Future<Output = Handback<Self, Self::Output>> {
         async move { (None, limits.apply(self.into_future()).await) }
+    }
+
+    fn start(self) -> impl Future<Output = Self::Output> {
+        self.into_future()
     }
 }
 
@@ -81,5 +96,93 @@ where
             let result = limits.apply(self()).await;
             (Some(self), result)
         }
+    }
+
+    fn start(self) -> impl Future<Output = R> {
+        call_once(self)
+    }
+}
+
+fn call_once<F: AsyncFnOnce() -> R, R>(task: F) -> impl Future<Output = R> {
+    task()
+}
+
+/// The check that a retrying pool's tasks can be started again, with the message for the
+/// common mistake (plain futures): see [`restartable`].
+#[diagnostic::on_unimplemented(
+    message = "retrying needs a task that can be started again, but `{Self}` cannot be",
+    label = "these tasks cannot be started again",
+    note = "a future runs once: make each task an async closure (`async move || ...`) or a closure returning a future (`move || async move {{ ... }}`)",
+    note = "or run each task once, without retry: `retry = \"none\"`"
+)]
+pub trait Restartable {
+    /// The task itself: `Self`, but found through `R` (see [`restartable`]).
+    type Task;
+
+    /// The task itself.
+    fn restartable(self) -> Self::Task;
+}
+
+impl<F, R> Restartable for F
+where
+    F: AsyncFnMut() -> R,
+{
+    type Task = <R as Same<F>>::Is;
+
+    fn restartable(self) -> Self::Task {
+        <R as Same<F>>::same(self)
+    }
+}
+
+/// `<R as Same<T>>::Is` is `T`, but only once `R` is known.
+pub trait Same<T> {
+    /// `T`.
+    type Is;
+    /// `t`.
+    fn same(t: T) -> Self::Is;
+}
+
+impl<R, T> Same<T> for R {
+    type Is = T;
+
+    fn same(t: T) -> T {
+        t
+    }
+}
+
+/// Checks that `task` can be started again, and gives it back.
+///
+/// The one place that reports a retrying pool's plain futures (rather than the function's
+/// signature or the stream's `let`s, where rustc would repeat it), and with its own message.
+/// When the check fails, the returned type is left unknown (`R` of the impl is never found,
+/// so `<R as Same<F>>::Is` is not normalized), and rustc turns it into an error type once
+/// the error is reported: calling the task then adds no second error.
+pub fn restartable<F: Restartable>(task: F) -> F::Task {
+    task.restartable()
+}
+
+/// The stream a `#[pooled]` function returns when it has a mistake, beside the error:
+/// typed as the real one, so that its callers see no errors of their own. Never polled, as
+/// the crate does not build; empty.
+///
+/// Its item type is inferred from the function's declared stream type, whatever it is.
+pub fn fallback<T>() -> Fallback<T> {
+    Fallback(PhantomData)
+}
+
+/// See [`fallback`].
+pub struct Fallback<T>(PhantomData<fn() -> T>);
+
+impl<T> Stream for Fallback<T> {
+    type Item = T;
+
+    fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Poll::Ready(None)
+    }
+}
+
+impl<R> fmt::Debug for Fallback<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Fallback")
     }
 }

@@ -1,0 +1,338 @@
+//! The rewrite: an `async fn` listing tasks becomes a plain fn returning their completion
+//! stream.
+//!
+//! ```text
+//! // Input:
+//! #[pooled(concurrency = 8, retry = "lifo", attempts = 4)]
+//! pub async fn fetch_all(client: &Client, urls: Vec<String>) -> Result<Page, Error> {
+//!     urls.into_iter().map(move |url| async move || client.get(&url).await)
+//! }
+//!
+//! // Output:
+//! pub fn fetch_all(client: &Client, urls: Vec<String>)
+//!     -> impl ::retry_pool::__private::Stream<Item = ::retry_pool::Outcome<Result<Page, Error>>>
+//!         + ::core::marker::Unpin
+//! {
+//!     let concurrency = ::retry_pool::__private::concurrency(8);
+//!     let pool = ::retry_pool::Pool::new(concurrency)
+//!         .retry(::retry_pool::Retry::Lifo)
+//!         .attempts(4);
+//!     ::retry_pool::__private::pooled(
+//!         pool,
+//!         async move { urls.into_iter().map(move |url| async move || client.get(&url).await) },
+//!         |task, limits| {
+//!             let mut task = ::retry_pool::__private::restartable(task);
+//!             async move {
+//!                 let result = limits.apply(task()).await;
+//!                 (::core::option::Option::Some(task), result)
+//!             }
+//!         },
+//!     )
+//! }
+//! ```
+//!
+//! The generated locals (`concurrency`, `pool`, `task`, `limits`, `result`) are
+//! `Span::mixed_site()` and prefixed, so they neither see nor shadow the user's names.
+
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::spanned::Spanned as _;
+use syn::visit::Visit;
+use syn::{Block, ItemFn, Path, ReturnType, Stmt, Type};
+
+use crate::args::{self, Concurrency, Retry};
+use crate::errors::Errors;
+use crate::fallback;
+use crate::item::{self, Target};
+use crate::validate::{self, Config};
+
+/// The whole attribute: parse, validate, then expand, or on any mistake, expand the
+/// fallback and the errors.
+pub(crate) fn pooled(args: TokenStream, item: TokenStream) -> TokenStream {
+    let (args, mut errors) = args::parse(args);
+    let krate = validate::krate(&args);
+    let config = validate::validate(args, &mut errors);
+    let function = match item::parse(item, &mut errors) {
+        Target::Function(function) => function,
+        Target::Other(tokens) => return with_errors(tokens, errors),
+    };
+    match config {
+        Some(config) if errors.is_empty() => expand(&config, *function),
+        _ => with_errors(fallback::function(&krate, *function), errors),
+    }
+}
+
+fn with_errors(mut tokens: TokenStream, errors: Errors) -> TokenStream {
+    if let Some(error) = errors.into_error() {
+        tokens.extend(error.into_compile_error());
+    }
+    tokens
+}
+
+/// The function rewritten to return its stream.
+fn expand(config: &Config, mut function: ItemFn) -> TokenStream {
+    let krate = &config.krate;
+    let declared = match &function.sig.output {
+        ReturnType::Type(_, declared) => Some(&**declared),
+        ReturnType::Default => None,
+    };
+    let body = pooled_body(config, &function.block, declared);
+    rewrite_signature(krate, &mut function);
+    function.block = Box::new(Block {
+        brace_token: function.block.brace_token,
+        stmts: vec![Stmt::Expr(syn::Expr::Verbatim(body), None)],
+    });
+    function.into_token_stream()
+}
+
+/// The signature, no longer `async`, returning the stream of the declared `Result`.
+///
+/// `Outcome<R>` is spanned on the declared return type, so that a return type that is not a
+/// `Result` is reported there.
+pub(crate) fn rewrite_signature(krate: &Path, function: &mut ItemFn) {
+    let signature = &mut function.sig;
+    signature.asyncness = None;
+    let (arrow, declared): (_, Type) = match &signature.output {
+        ReturnType::Type(arrow, declared) => (*arrow, (**declared).clone()),
+        // Reported by `item::parse`; any `Result` keeps the callers free of more errors.
+        ReturnType::Default => (
+            Default::default(),
+            syn::parse_quote!(::core::result::Result<(), ::core::convert::Infallible>),
+        ),
+    };
+    let span = declared.span();
+    let krate = respan(krate.to_token_stream(), span);
+    let stream: Type = syn::parse_quote_spanned! {span=>
+        impl #krate::__private::Stream<Item = #krate::Outcome<#declared>> + ::core::marker::Unpin
+    };
+    signature.output = ReturnType::Type(arrow, Box::new(stream));
+}
+
+/// `tokens`, each spanned at `span` (which keeps the hygiene of `span`).
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let TokenTree::Group(group) = &token {
+                let mut inner = Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                token = TokenTree::Group(inner);
+            } else {
+                token.set_span(span);
+            }
+            token
+        })
+        .collect()
+}
+
+// Input: the user's block, listing the tasks.
+// Output: the statements that build the pool and hand it the body and the attempt.
+fn pooled_body(config: &Config, block: &Block, declared: Option<&Type>) -> TokenStream {
+    let krate = &config.krate;
+    let concurrency = local("concurrency");
+    let pool = local("pool");
+
+    // Evaluated before the body's `async move` takes the arguments, so that
+    // `concurrency = self.limit` works with every receiver.
+    let concurrency_value = match &config.concurrency {
+        Concurrency::Literal(literal) => literal.to_token_stream(),
+        Concurrency::Expr(expr) => expr.to_token_stream(),
+    };
+    let concurrency_value = quote_spanned!(config.concurrency.span()=> #krate::__private::concurrency(#concurrency_value));
+
+    let retry = match config.retry {
+        Retry::Lifo => quote!(.retry(#krate::Retry::Lifo)),
+        Retry::Fifo => quote!(.retry(#krate::Retry::Fifo)),
+        Retry::None => TokenStream::new(),
+    };
+    let attempts = match config.retry {
+        Retry::None => TokenStream::new(),
+        Retry::Lifo | Retry::Fifo => {
+            let attempts = config.attempts;
+            quote!(.attempts(#attempts))
+        }
+    };
+
+    // When the declared type is not a `Result`, the signature reports it; the body's
+    // checks of it are spanned there too, so that rustc folds them into that one error
+    // (`impl Trait` cannot be written in a `let`: such a type is left to the signature).
+    let span = declared.map_or_else(Span::call_site, |declared| declared.span());
+    let krate_there = respan(krate.to_token_stream(), span);
+    let declared_check = match declared {
+        Some(declared) if !mentions_impl_trait(declared) => quote_spanned! {span=>
+            let _: ::core::marker::PhantomData<#krate_there::Outcome<#declared>>;
+        },
+        _ => TokenStream::new(),
+    };
+    let tasks = quote_spanned!(block.span()=> async move #block);
+    let attempt = match config.retry {
+        Retry::None => attempt_once(krate, block),
+        Retry::Lifo | Retry::Fifo => attempt_again(krate, block),
+    };
+
+    let call = quote_spanned!(span=> #krate_there::__private::pooled(#pool, #tasks, #attempt));
+    quote! {
+        let #concurrency = #concurrency_value;
+        let #pool = #krate::Pool::new(#concurrency) #retry #attempts;
+        #declared_check
+        #call
+    }
+}
+
+// Input: a task that can be started again (an `AsyncFnMut`).
+// Output: the attempt, written here where the task's type is concrete, so that its future's
+// `Send` can be proven even when the task borrows the function's arguments. It captures
+// nothing, so it coerces to the `fn` pointer the runtime stores.
+fn attempt_again(krate: &Path, block: &Block) -> TokenStream {
+    let task = local("task");
+    let limits = local("limits");
+    let result = local("result");
+    // `restartable` checks that the tasks can be started again (a plain future cannot),
+    // reporting on the user's tasks, not on this code. When the check fails, the task's type
+    // becomes an error type, so `#task()` adds no second error.
+    let checked = spanned_as_tasks(block, &task);
+    quote! {
+        |#task, #limits| {
+            #[allow(unused_mut)]
+            let mut #task = #krate::__private::restartable(#checked);
+            async move {
+                let #result = #limits.apply(#task()).await;
+                (::core::option::Option::Some(#task), #result)
+            }
+        }
+    }
+}
+
+// Input: a task of a non-retrying pool: a plain future or a closure.
+// Output: its one attempt. `Task::start` tells the two apart by a marker type inferred here.
+fn attempt_once(krate: &Path, block: &Block) -> TokenStream {
+    let task = local("task");
+    let limits = local("limits");
+    // Reported on the user's tasks when they are neither futures nor closures.
+    let task_there = spanned_as_tasks(block, &task);
+    quote! {
+        |#task, #limits| async move {
+            (
+                ::core::option::Option::None,
+                #limits.apply(#krate::__private::Task::start(#task_there)).await,
+            )
+        }
+    }
+}
+
+/// `task` as an expression spanning the body's tasks (its tail expression, or the block):
+/// `(task,).0`, whose parenthesis is spanned on the tasks' first token and whose `.0` on
+/// their last, so that rustc reports an error about `task` under the whole expression.
+fn spanned_as_tasks(block: &Block, task: &syn::Ident) -> TokenStream {
+    let tasks = match block.stmts.last() {
+        Some(Stmt::Expr(tail, None)) => tail.to_token_stream(),
+        _ => block.to_token_stream(),
+    };
+    let mut tokens = tasks.into_iter();
+    let first = tokens
+        .next()
+        .map_or_else(|| block.span(), |token| token.span());
+    let last = tokens.last().map_or(first, |token: TokenTree| token.span());
+    let task = quote_spanned!(first=> (#task,));
+    quote_spanned!(last=> #task.0)
+}
+
+fn mentions_impl_trait(ty: &Type) -> bool {
+    struct Finder(bool);
+    impl<'ast> Visit<'ast> for Finder {
+        fn visit_type_impl_trait(&mut self, _: &'ast syn::TypeImplTrait) {
+            self.0 = true;
+        }
+    }
+    let mut finder = Finder(false);
+    finder.visit_type(ty);
+    finder.0
+}
+
+/// A generated local: invisible to the user's code, and theirs to it.
+fn local(name: &str) -> syn::Ident {
+    format_ident!("__retry_pool_{}", name, span = Span::mixed_site())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand_str(args: TokenStream, item: TokenStream) -> String {
+        pooled(args, item).to_string()
+    }
+
+    #[test]
+    fn rewrites_the_signature_and_wraps_the_body() {
+        let out = expand_str(
+            quote!(concurrency = 8, retry = "lifo", attempts = 4),
+            quote! {
+                /// Docs.
+                pub async fn fetch_all(client: &Client, urls: Vec<String>) -> Result<Page, FetchError> {
+                    urls.into_iter().map(move |url| async move || client.get(&url).await)
+                }
+            },
+        );
+        assert!(!out.contains("async fn"), "{out}");
+        assert!(out.contains("pub fn fetch_all"), "{out}");
+        assert!(out.contains("# [doc = r\" Docs.\"]"), "{out}");
+        assert!(
+            out.contains(":: retry_pool :: Outcome < Result < Page , FetchError > >"),
+            "{out}"
+        );
+        assert!(
+            out.contains(". retry (:: retry_pool :: Retry :: Lifo) . attempts (4u32)"),
+            "{out}"
+        );
+        assert!(
+            out.contains(":: retry_pool :: __private :: restartable"),
+            "{out}"
+        );
+        assert!(!out.contains("compile_error"), "{out}");
+        if std::env::var_os("RETRY_POOL_SHOW_EXPANSION").is_some() {
+            println!("{out}");
+        }
+    }
+
+    #[test]
+    fn without_retry_tasks_start_once() {
+        let out = expand_str(
+            quote!(concurrency = n),
+            quote!(
+                async fn f(n: usize) -> std::io::Result<()> {
+                    [async { Ok(()) }]
+                }
+            ),
+        );
+        assert!(
+            out.contains(":: retry_pool :: __private :: concurrency (n)"),
+            "{out}"
+        );
+        assert!(
+            out.contains(":: retry_pool :: __private :: Task :: start"),
+            "{out}"
+        );
+        assert!(!out.contains(". retry ("), "{out}");
+    }
+
+    #[test]
+    fn on_error_the_fallback_and_the_error() {
+        let out = expand_str(
+            quote!(concurrency = 8, crate = "my_reexport", retry = "lifoo"),
+            quote!(
+                async fn f() -> Result<(), ()> {
+                    []
+                }
+            ),
+        );
+        assert!(
+            out.contains("fn f () -> impl my_reexport :: __private :: Stream"),
+            "{out}"
+        );
+        assert!(
+            out.contains("my_reexport :: __private :: fallback ()"),
+            "{out}"
+        );
+        assert!(out.contains("compile_error"), "{out}");
+    }
+}

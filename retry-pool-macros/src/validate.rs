@@ -1,0 +1,170 @@
+//! Checks across keys, and the defaults: the parsed arguments become the configuration
+//! the expansion follows.
+
+use proc_macro2::Span;
+use syn::Path;
+
+use crate::args::{Args, Concurrency, Retry};
+use crate::errors::Errors;
+
+/// What the expansion follows: every key checked and defaulted.
+pub(crate) struct Config {
+    pub(crate) concurrency: Concurrency,
+    pub(crate) retry: Retry,
+    /// Total attempts per task, the first one included.
+    pub(crate) attempts: u32,
+    pub(crate) krate: Path,
+}
+
+/// Attempts per task when retrying and `attempts` is not given; the runtime's
+/// `DEFAULT_RETRY_ATTEMPTS`.
+pub(crate) const DEFAULT_RETRY_ATTEMPTS: u32 = 3;
+
+/// The path of the runtime crate, from `crate = "..."` or `::retry_pool`.
+pub(crate) fn krate(args: &Args) -> Path {
+    args.krate
+        .clone()
+        .unwrap_or_else(|| syn::parse_quote!(::retry_pool))
+}
+
+/// Turns parsed arguments into a configuration, adding to `errors` what contradicts.
+pub(crate) fn validate(args: Args, errors: &mut Errors) -> Option<Config> {
+    let krate = krate(&args);
+    let retry = args.retry.map_or(Retry::None, |retry| retry.value);
+
+    if let Some(attempts) = args.attempts {
+        // A `retry` with a mistake of its own is not "none".
+        let retry_unknown = args.retry.is_none() && args.was_written("retry");
+        if attempts.value > 1 && !retry.retries() && !retry_unknown {
+            let why = match args.retry {
+                Some(_) => "but `retry = \"none\"` runs each task once",
+                None => "but `retry` is `\"none\"` by default, which runs each task once",
+            };
+            errors.push(syn::Error::new(
+                attempts.span,
+                format!(
+                    "`attempts = {}` needs a retry policy, {why}; add `retry = \"lifo\"` or `retry = \"fifo\"`",
+                    attempts.value
+                ),
+            ));
+        }
+    }
+
+    let Some(concurrency) = args.concurrency else {
+        if args.was_written("concurrency") {
+            // Its mistake is reported already.
+            return None;
+        }
+        // Nothing to point at but the attribute itself.
+        errors.push(syn::Error::new(
+            Span::call_site(),
+            "missing key `concurrency`: how many attempts may run at once, such as `#[pooled(concurrency = 8)]`",
+        ));
+        return None;
+    };
+
+    let attempts = match (args.attempts, retry) {
+        (Some(attempts), _) => attempts.value,
+        (None, Retry::None) => 1,
+        (None, _) => DEFAULT_RETRY_ATTEMPTS,
+    };
+    errors.is_empty().then_some(Config {
+        concurrency,
+        retry,
+        attempts,
+        krate,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args;
+    use proc_macro2::TokenStream;
+    use quote::quote;
+
+    fn check(tokens: TokenStream) -> Result<Config, Vec<String>> {
+        let (args, mut errors) = args::parse(tokens);
+        let config = validate(args, &mut errors);
+        match errors.into_error() {
+            Some(error) => Err(error.into_iter().map(|error| error.to_string()).collect()),
+            None => Ok(config.expect("a config when there is no error")),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let config = check(quote!(concurrency = 8)).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!((config.retry, config.attempts), (Retry::None, 1));
+        let krate = config.krate;
+        assert_eq!(quote!(#krate).to_string(), quote!(::retry_pool).to_string());
+
+        let config =
+            check(quote!(concurrency = 8, retry = "lifo")).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            (config.retry, config.attempts),
+            (Retry::Lifo, DEFAULT_RETRY_ATTEMPTS)
+        );
+        let config = check(quote!(concurrency = 8, retry = "fifo", attempts = 1))
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!((config.retry, config.attempts), (Retry::Fifo, 1));
+        let config =
+            check(quote!(concurrency = 8, attempts = 1)).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!((config.retry, config.attempts), (Retry::None, 1));
+    }
+
+    #[test]
+    fn attempts_without_retry() {
+        let errors = check(quote!(concurrency = 8, attempts = 3)).err().unwrap();
+        assert_eq!(
+            errors,
+            [
+                r#"`attempts = 3` needs a retry policy, but `retry` is `"none"` by default, which runs each task once; add `retry = "lifo"` or `retry = "fifo"`"#
+            ]
+        );
+        let errors = check(quote!(concurrency = 8, retry = "none", attempts = 2))
+            .err()
+            .unwrap();
+        assert!(errors[0].contains(r#"but `retry = "none"` runs each task once"#));
+    }
+
+    #[test]
+    fn missing_concurrency() {
+        let errors = check(quote!(retry = "lifo")).err().unwrap();
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].starts_with("missing key `concurrency`"));
+    }
+
+    #[test]
+    fn errors_of_both_steps_are_kept() {
+        let errors = check(quote!(
+            concurrency = 8,
+            retry = "lifo",
+            retrys = 2,
+            attempts = 3,
+            attempts = 4
+        ))
+        .err()
+        .unwrap();
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        let errors = check(quote!(retry = "fifo", timeout = "1s", attempts = 3))
+            .err()
+            .unwrap();
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+    }
+
+    #[test]
+    fn a_key_with_a_mistake_is_not_missing_too() {
+        for tokens in [
+            quote!(concurency = 8),
+            quote!(concurrency = "8"),
+            quote!(concurrency = 0),
+            quote!(concurrency),
+            quote!(concurrency = 8, retry = "lifoo", attempts = 3),
+            quote!(concurrency = 8, retyr = "lifo", attempts = 3),
+        ] {
+            let errors = check(tokens.clone()).err().unwrap();
+            assert_eq!(errors.len(), 1, "{tokens}: {errors:#?}");
+        }
+    }
+}

@@ -1,0 +1,20 @@
+use retry_pool::pooled;
+
+struct Client;
+
+impl Client {
+    async fn get(&self, url: &str) -> Result<usize, ()> {
+        Ok(url.len())
+    }
+}
+
+#[pooled(concurrency = 8, retry = "lifo", attempts = 4)]
+async fn fetch_all(client: &Client, urls: Vec<String>) -> Result<usize, ()> {
+    urls.into_iter()
+        .map(move |url| async move { client.get(&url).await })
+}
+
+fn main() {
+    let client = Client;
+    let _pages = fetch_all(&client, Vec::new());
+}
