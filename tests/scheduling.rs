@@ -76,9 +76,11 @@ async fn endless_input_is_pulled_lazily() {
     let tasks = (0usize..).inspect(move |_| {
         counter.fetch_add(1, Ordering::SeqCst);
     });
-    let tasks = tasks.map(|n| async move || {
-        yields(2).await;
-        Ok::<_, ()>(n)
+    let tasks = tasks.map(|n| {
+        async move || {
+            yields(2).await;
+            Ok::<_, ()>(n)
+        }
     });
     let mut stream = Pool::new(4).run(tasks);
     let first: Vec<_> = stream.by_ref().take(100).collect().await;
@@ -103,15 +105,21 @@ async fn lifo_runs_retries_before_pulling_input() {
     let mut stream = Pool::new(1).retry(Retry::Lifo).attempts(5).run(tasks);
     let first = stream.next().await.unwrap().unwrap_err();
     assert_eq!((first.index(), first.attempts()), (0, 5));
-    assert_eq!(pulled.load(Ordering::SeqCst), 1, "the input waited for the retries");
+    assert_eq!(
+        pulled.load(Ordering::SeqCst),
+        1,
+        "the input waited for the retries"
+    );
 }
 
 /// Rule 3: outcomes come in completion order, not input order.
 #[tokio::test(start_paused = true)]
 async fn outcomes_come_in_completion_order() {
-    let tasks = (0..10u64).map(|n| async move || {
-        tokio::time::sleep(Duration::from_millis(100 - 10 * n)).await;
-        Ok::<_, ()>(n)
+    let tasks = (0..10u64).map(|n| {
+        async move || {
+            tokio::time::sleep(Duration::from_millis(100 - 10 * n)).await;
+            Ok::<_, ()>(n)
+        }
     });
     let order: Vec<u64> = Pool::new(10).run(tasks).map(Result::unwrap).collect().await;
     assert_eq!(order, (0..10).rev().collect::<Vec<_>>());
@@ -121,10 +129,12 @@ async fn outcomes_come_in_completion_order() {
 #[tokio::test(start_paused = true)]
 async fn no_task_waits_on_another() {
     let start = tokio::time::Instant::now();
-    let tasks = (0..20u64).map(|n| async move || {
-        let millis = if n == 0 { 1000 } else { 10 };
-        tokio::time::sleep(Duration::from_millis(millis)).await;
-        Ok::<_, ()>(n)
+    let tasks = (0..20u64).map(|n| {
+        async move || {
+            let millis = if n == 0 { 1000 } else { 10 };
+            tokio::time::sleep(Duration::from_millis(millis)).await;
+            Ok::<_, ()>(n)
+        }
     });
     let mut stream = Pool::new(2).run(tasks);
     for expected in 1..20 {
@@ -406,14 +416,20 @@ async fn the_stream_of_send_tasks_is_send() {
     fn assert_send_unpin<T: Send + Unpin>(value: T) -> T {
         value
     }
-    let tasks = (0..50u32).map(|n| async move || {
-        yields(1).await;
-        Ok::<_, ()>(n)
+    let tasks = (0..50u32).map(|n| {
+        async move || {
+            yields(1).await;
+            Ok::<_, ()>(n)
+        }
     });
     let stream = assert_send_unpin(Pool::new(4).run(tasks));
-    let sum = tokio::spawn(stream.map(Result::unwrap).fold(0, |a, b| async move { a + b }))
-        .await
-        .unwrap();
+    let sum = tokio::spawn(
+        stream
+            .map(Result::unwrap)
+            .fold(0, |a, b| async move { a + b }),
+    )
+    .await
+    .unwrap();
     assert_eq!(sum, (0..50).sum::<u32>());
 }
 
@@ -446,8 +462,8 @@ async fn plain_futures_and_empty_inputs() {
     got.sort_unstable();
     assert_eq!(got, [0, 1, 2, 3, 4]);
 
-    let nothing: Vec<fn() -> std::future::Ready<Result<(), ()>>> = Vec::new();
-    assert_eq!(Pool::new(3).run(nothing).count().await, 0);
+    type Task = fn() -> std::future::Ready<Result<(), ()>>;
+    assert_eq!(Pool::new(3).run(Vec::<Task>::new()).count().await, 0);
 }
 
 /// A pool that retries refuses plain futures instead of giving them one silent attempt.
@@ -503,7 +519,7 @@ async fn timed_out_attempts_are_retried() {
 /// In place, tasks need be neither `Send` nor `'static`: they may borrow and use `Rc`.
 #[tokio::test]
 async fn tasks_may_borrow_and_be_local() {
-    let data = vec![1u32, 2, 3, 4];
+    let data = [1u32, 2, 3, 4];
     let shared = std::rc::Rc::new(10u32);
     let tasks = data.iter().map(|n| {
         let shared = std::rc::Rc::clone(&shared);

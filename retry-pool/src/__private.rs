@@ -62,23 +62,16 @@ pub trait Task<M>: Sized {
     /// What one attempt returns.
     type Output;
 
-    /// Runs one attempt within `limits` and hands back what can be started again.
-    fn attempt(self, limits: Limits) -> impl Future<Output = Handback<Self, Self::Output>>;
-
     /// Starts the task's one and only attempt, consuming it.
     ///
-    /// Unlike [`attempt`](Task::attempt), a closure is called by value (`AsyncFnOnce`), so
-    /// the future borrows nothing from a local: the `Send` of a task that borrows the
-    /// function's arguments can then be proven where the task's type is concrete.
+    /// A closure is called by value (`AsyncFnOnce`), so the future borrows nothing from a
+    /// local: the `Send` of a task that borrows the function's arguments can then be
+    /// proven where the task's type is concrete.
     fn start(self) -> impl Future<Output = Self::Output>;
 }
 
 impl<Fut: IntoFuture> Task<ViaFuture> for Fut {
     type Output = Fut::Output;
-
-    fn attempt(self, limits: Limits) -> impl Future<Output = Handback<Self, Self::Output>> {
-        async move { (None, limits.apply(self.into_future()).await) }
-    }
 
     fn start(self) -> impl Future<Output = Self::Output> {
         self.into_future()
@@ -90,13 +83,6 @@ where
     F: AsyncFnMut() -> R,
 {
     type Output = R;
-
-    fn attempt(mut self, limits: Limits) -> impl Future<Output = Handback<Self, R>> {
-        async move {
-            let result = limits.apply(self()).await;
-            (Some(self), result)
-        }
-    }
 
     fn start(self) -> impl Future<Output = R> {
         call_once(self)

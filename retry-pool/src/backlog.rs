@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::task::{Context, Poll};
 
+use crate::backoff::{Backoff, Delayed};
 use crate::failure::{Cause, Failure};
 use crate::pool::{Pool, Retry};
 use crate::source::Source;
@@ -51,9 +52,14 @@ pub(crate) struct Backlog<S: Source> {
     source: S,
     source_ended: bool,
     next_index: usize,
+    /// Failed tasks eligible to run again.
     retries: VecDeque<Job<S::Task>>,
+    /// Failed tasks waiting out their backoff.
+    delayed: Delayed<Job<S::Task>>,
     retry: Retry,
     max_attempts: u32,
+    backoff: Option<Backoff>,
+    rng: fastrand::Rng,
 }
 
 impl<S: Source> Backlog<S> {
@@ -63,16 +69,23 @@ impl<S: Source> Backlog<S> {
             source_ended: false,
             next_index: 0,
             retries: VecDeque::new(),
+            delayed: Delayed::new(),
             retry: pool.effective_retry(),
             max_attempts: pool.max_attempts(),
+            backoff: pool.backoff,
+            rng: fastrand::Rng::new(),
         }
     }
 
     /// The next task to start. `Ready(None)` says nothing is waiting now and the source
     /// has ended; running attempts may still queue retries.
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Job<S::Task>>> {
-        // LIFO: a retry goes before the input. FIFO: only once the input has ended.
-        if self.retry == Retry::Lifo {
+        while let Poll::Ready(job) = self.delayed.poll_due(cx) {
+            self.queue_retry(job);
+        }
+        // LIFO: a retry goes before the input. FIFO: only once the input has ended, unless
+        // it waited out a backoff, which was its turn in the line.
+        if self.retry == Retry::Lifo || self.backoff.is_some() {
             if let Some(job) = self.retries.pop_front() {
                 return Poll::Ready(Some(job));
             }
@@ -97,12 +110,19 @@ impl<S: Source> Backlog<S> {
 
     /// Whether nothing is waiting and nothing more will come from the source.
     pub(crate) fn is_exhausted(&self) -> bool {
-        self.source_ended && self.retries.is_empty()
+        self.source_ended && self.retries.is_empty() && self.delayed.len() == 0
     }
 
-    /// Retries waiting for a slot.
+    /// Failed tasks waiting to run again, in their backoff or for a slot.
     pub(crate) fn waiting_retries(&self) -> usize {
-        self.retries.len()
+        self.retries.len() + self.delayed.len()
+    }
+
+    fn queue_retry(&mut self, job: Job<S::Task>) {
+        match self.retry {
+            Retry::Lifo => self.retries.push_front(job),
+            Retry::Fifo | Retry::None => self.retries.push_back(job),
+        }
     }
 
     /// Settles an ended attempt: the task's outcome, or `None` when it was queued to run
@@ -135,9 +155,12 @@ impl<S: Source> Backlog<S> {
                     index: meta.index,
                     attempts: meta.attempts,
                 };
-                match self.retry {
-                    Retry::Lifo => self.retries.push_front(job),
-                    Retry::Fifo | Retry::None => self.retries.push_back(job),
+                match self.backoff {
+                    Some(backoff) => {
+                        let delay = backoff.delay(meta.attempts, &mut self.rng);
+                        self.delayed.push(job, delay);
+                    }
+                    None => self.queue_retry(job),
                 }
                 None
             }
@@ -151,7 +174,8 @@ impl<S: Source> fmt::Debug for Backlog<S> {
         f.debug_struct("Backlog")
             .field("pulled", &self.next_index)
             .field("source_ended", &self.source_ended)
-            .field("waiting_retries", &self.retries.len())
+            .field("retries", &self.retries.len())
+            .field("delayed", &self.delayed)
             .field("retry", &self.retry)
             .field("max_attempts", &self.max_attempts)
             .finish()

@@ -89,7 +89,9 @@ where
                 return;
             };
             let meta = job.next_attempt();
-            let slot = self.slots.start(meta, (self.attempt)(job.task, self.limits));
+            let slot = self
+                .slots
+                .start(meta, (self.attempt)(job.task, self.limits));
             *polls -= 1;
             if let Poll::Ready((meta, output)) = self.slots.poll(slot) {
                 self.settle(meta, output);

@@ -46,7 +46,10 @@ pub(crate) enum Cause<E> {
     /// The last attempt ran past its timeout.
     Timeout,
     /// The task was cancelled.
-    #[allow(dead_code, reason = "made by the long-running scheduler's cancel, still to come")]
+    #[allow(
+        dead_code,
+        reason = "made by the long-running scheduler's cancel, still to come"
+    )]
     Cancelled,
 }
 
@@ -121,7 +124,10 @@ impl<E: fmt::Display> fmt::Display for Failure<E> {
         let (index, attempts, s) = (self.index, self.attempts, plural(self.attempts));
         match &self.cause {
             Cause::Error(error) => {
-                write!(f, "task #{index} failed after {attempts} attempt{s}: {error}")
+                write!(
+                    f,
+                    "task #{index} failed after {attempts} attempt{s}: {error}"
+                )
             }
             Cause::Panic(Some(message)) => {
                 write!(f, "task #{index} panicked on attempt {attempts}: {message}")

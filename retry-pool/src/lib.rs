@@ -49,20 +49,24 @@
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
 mod backlog;
+mod backoff;
 mod completions;
 mod failure;
 mod pool;
 mod slots;
 mod source;
+mod spawned;
 mod task;
 
 #[doc(hidden)]
 pub mod __private;
 
+pub use backoff::Backoff;
 pub use completions::Completions;
 pub use failure::Failure;
-pub use pool::{DEFAULT_RETRY_ATTEMPTS, Pool, Retry};
+pub use pool::{DEFAULT_RETRY_ATTEMPTS, FutureCompletions, Pool, Retry};
 #[doc(inline)]
 pub use retry_pool_macros::pooled;
 pub use source::{BodySource, IterSource, Source, StreamSource};
+pub use spawned::Spawned;
 pub use task::{Outcome, TaskResult};

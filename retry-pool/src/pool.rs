@@ -4,8 +4,11 @@ use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::time::Duration;
 
+use crate::backlog::Backlog;
+use crate::backoff::Backoff;
 use crate::completions::Completions;
 use crate::source::{IterSource, StreamSource};
+use crate::spawned::Spawned;
 use crate::task::{self, Handback, Limits, TaskResult};
 
 /// Where a failed task goes when it has attempts left.
@@ -57,7 +60,12 @@ pub struct Pool {
     pub(crate) retry: Retry,
     pub(crate) attempts: Option<u32>,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) backoff: Option<Backoff>,
 }
+
+/// The stream of [`Pool::run_futures`]: plain futures from an iterator `I`, each run
+/// once as an attempt `A`.
+pub type FutureCompletions<I, A, R> = Completions<IterSource<I>, <I as Iterator>::Item, A, R>;
 
 /// Attempts per task when retrying and [`Pool::attempts`] was not called.
 pub const DEFAULT_RETRY_ATTEMPTS: u32 = 3;
@@ -79,6 +87,7 @@ impl Pool {
             retry: Retry::None,
             attempts: None,
             timeout: None,
+            backoff: None,
         }
     }
 
@@ -111,6 +120,36 @@ impl Pool {
     /// when it was the last). Timeouts need a tokio runtime with its clock enabled.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the delay before a failed task may run again (see [`Backoff`]). A task
+    /// waiting out its backoff holds no slot. Once its backoff is over it runs before the
+    /// input not yet pulled, under [`Retry::Fifo`] too, so FIFO with a backoff suits an
+    /// endless input. Backoffs need a tokio runtime with its clock enabled.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use retry_pool::{Backoff, Pool, Retry};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let mut calls = 0;
+    /// let flaky = async move || {
+    ///     calls += 1;
+    ///     if calls < 3 { Err("busy") } else { Ok(calls) }
+    /// };
+    /// let start = tokio::time::Instant::now();
+    /// let mut done = Pool::new(1)
+    ///     .retry(Retry::Lifo)
+    ///     .backoff(Backoff::fixed(Duration::from_millis(100)))
+    ///     .run([flaky]);
+    /// assert_eq!(done.next().await.unwrap().unwrap(), 3);
+    /// assert_eq!(start.elapsed(), Duration::from_millis(200));
+    /// # }
+    /// ```
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = Some(backoff);
         self
     }
 
@@ -224,7 +263,7 @@ impl Pool {
     pub fn run_futures<I, R>(
         self,
         futures: I,
-    ) -> Completions<IterSource<I::IntoIter>, I::Item, impl Future<Output = Handback<I::Item, R>>, R>
+    ) -> FutureCompletions<I::IntoIter, impl Future<Output = Handback<I::Item, R>>, R>
     where
         I: IntoIterator,
         I::Item: IntoFuture<Output = R>,
@@ -235,6 +274,79 @@ impl Pool {
             "retry-pool: `run_futures` runs plain futures, which cannot be started again, but this pool retries; pass closures (`async move || ...`) to `run` instead"
         );
         self.run_with(IterSource::new(futures), task::attempt_future)
+    }
+
+    /// Runs `tasks` in this pool, each attempt as a tokio task on the runtime's workers, so
+    /// CPU-heavy tasks use every core. Tasks must be `Send + 'static`, and so must the
+    /// futures they return. See [`Spawned`] for how the stream behaves.
+    ///
+    /// Tasks here are closures returning a future (`move || async move { ... }`), whose
+    /// `Send` can be checked in generic code. For async closures (`async move || ...`),
+    /// use `#[pooled(spawn = true)]`, which checks them where their type is known.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use retry_pool::{Pool, Retry};
+    ///
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)] async fn main() {
+    /// let tasks = (0..8u64).map(|n| move || async move {
+    ///     // Heavy work runs on tokio's worker threads, several at once.
+    ///     let sum: u64 = (0..100_000 * n).sum();
+    ///     Ok::<_, std::convert::Infallible>(sum)
+    /// });
+    /// let sums: Vec<u64> = Pool::new(4).spawn(tasks).map(Result::unwrap).collect().await;
+    /// assert_eq!(sums.len(), 8);
+    /// # }
+    /// ```
+    pub fn spawn<I, F, Fut, R>(self, tasks: I) -> Spawned<R>
+    where
+        I: IntoIterator<Item = F>,
+        I::IntoIter: Send + 'static,
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: TaskResult + Send + 'static,
+        R::Ok: Send + 'static,
+        R::Err: Send + 'static,
+    {
+        self.spawn_with(IterSource::new(tasks), task::attempt_fn_mut::<F, Fut>)
+    }
+
+    /// Runs plain futures in this pool, each attempted once as a tokio task.
+    ///
+    /// # Panics
+    ///
+    /// When the pool was set to retry: plain futures cannot be started again.
+    #[track_caller]
+    pub fn spawn_futures<I, R>(self, futures: I) -> Spawned<R>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'static,
+        I::Item: IntoFuture<Output = R> + Send + 'static,
+        <I::Item as IntoFuture>::IntoFuture: Send,
+        R: TaskResult + Send + 'static,
+        R::Ok: Send + 'static,
+        R::Err: Send + 'static,
+    {
+        assert!(
+            self.max_attempts() == 1,
+            "retry-pool: `spawn_futures` runs plain futures, which cannot be started again, but this pool retries; pass closures to `spawn` instead"
+        );
+        self.spawn_with(IterSource::new(futures), task::attempt_future)
+    }
+
+    /// The spawned counterpart of [`run_with`](Pool::run_with).
+    #[doc(hidden)]
+    pub fn spawn_with<S, F, A, R>(self, tasks: S, attempt: fn(F, Limits) -> A) -> Spawned<R>
+    where
+        S: crate::source::Source<Task = F> + Send + 'static,
+        F: Send + 'static,
+        A: Future<Output = Handback<F, R>> + Send + 'static,
+        R: TaskResult + Send + 'static,
+        R::Ok: Send + 'static,
+        R::Err: Send + 'static,
+    {
+        let backlog = Backlog::new(&self, tasks);
+        Spawned::new(backlog, attempt, self.limits(), self.concurrency)
     }
 
     /// Runs tasks with an attempt function of your own: `attempt(task, limits)` runs one
@@ -262,6 +374,7 @@ impl fmt::Debug for Pool {
             .field("retry", &self.effective_retry())
             .field("attempts", &self.max_attempts())
             .field("timeout", &self.timeout)
+            .field("backoff", &self.backoff)
             .finish()
     }
 }

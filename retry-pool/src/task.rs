@@ -100,23 +100,29 @@ impl<Fut: Future> Future for Timed<Fut> {
 }
 
 /// One attempt of a task that can be started again.
-pub(crate) fn attempt_closure<F, R>(
-    mut task: F,
-    limits: Limits,
-) -> impl Future<Output = Handback<F, R>>
+pub(crate) async fn attempt_closure<F, R>(mut task: F, limits: Limits) -> Handback<F, R>
 where
     F: AsyncFnMut() -> R,
 {
-    async move {
-        let result = limits.apply(task()).await;
-        (Some(task), result)
-    }
+    let result = limits.apply(task()).await;
+    (Some(task), result)
+}
+
+/// One attempt of a closure returning a future: unlike [`attempt_closure`], its `Send` can
+/// be proven in generic code, from `Fut: Send`.
+pub(crate) async fn attempt_fn_mut<F, Fut>(mut task: F, limits: Limits) -> Handback<F, Fut::Output>
+where
+    F: FnMut() -> Fut,
+    Fut: Future,
+{
+    let result = limits.apply(task()).await;
+    (Some(task), result)
 }
 
 /// The one attempt of a plain future.
-pub(crate) fn attempt_future<Fut: IntoFuture>(
+pub(crate) async fn attempt_future<Fut: IntoFuture>(
     future: Fut,
     limits: Limits,
-) -> impl Future<Output = Handback<Fut, Fut::Output>> {
-    async move { (None, limits.apply(future.into_future()).await) }
+) -> Handback<Fut, Fut::Output> {
+    (None, limits.apply(future.into_future()).await)
 }

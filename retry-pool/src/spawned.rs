@@ -1,0 +1,199 @@
+//! The spawned flavour: attempts run as tokio tasks on the runtime's workers, started by a
+//! driver task that keeps the pool full while the consumer is busy.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_core::{FusedStream, Stream};
+use tokio::sync::mpsc;
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::backlog::{Backlog, Ended, Meta};
+use crate::failure::panic_message;
+use crate::source::Source;
+use crate::task::{Handback, Limits, Outcome, TaskResult};
+
+/// The most outcomes buffered for a slow consumer, whatever the concurrency.
+const MAX_BUFFER: usize = 1 << 16;
+
+/// The completion stream of a spawned pool: like [`Completions`](crate::Completions), but
+/// every attempt runs as a tokio task, so CPU-heavy tasks use every worker thread.
+///
+/// Made by [`Pool::spawn`](crate::Pool::spawn),
+/// [`Pool::spawn_futures`](crate::Pool::spawn_futures) and `#[pooled(spawn = true)]`. On
+/// its first poll it spawns a driver task that starts attempts whenever a slot is free,
+/// even while the consumer is busy: finished outcomes wait in a buffer of `concurrency`
+/// entries (at most 65,536). It must be polled within a tokio runtime.
+///
+/// Dropping the stream aborts the driver and every attempt in flight; none starts after.
+#[must_use = "streams do nothing unless polled"]
+pub struct Spawned<R: TaskResult> {
+    state: State<R>,
+}
+
+enum State<R: TaskResult> {
+    /// Not polled yet: the driver, and the receiving end of its outcomes.
+    Idle(
+        Pin<Box<dyn Future<Output = ()> + Send>>,
+        mpsc::Receiver<Outcome<R>>,
+    ),
+    Running(JoinHandle<()>, mpsc::Receiver<Outcome<R>>),
+    Done,
+}
+
+impl<R: TaskResult> Spawned<R>
+where
+    R: Send + 'static,
+    R::Ok: Send + 'static,
+    R::Err: Send + 'static,
+{
+    pub(crate) fn new<S, F, A>(
+        backlog: Backlog<S>,
+        attempt: fn(F, Limits) -> A,
+        limits: Limits,
+        concurrency: usize,
+    ) -> Self
+    where
+        S: Source<Task = F> + Send + 'static,
+        F: Send + 'static,
+        A: Future<Output = Handback<F, R>> + Send + 'static,
+    {
+        let (outcomes, received) = mpsc::channel(concurrency.min(MAX_BUFFER));
+        let driver = Driver {
+            backlog,
+            attempt,
+            limits,
+            concurrency,
+            running: JoinSet::new(),
+            metas: HashMap::new(),
+            outcomes,
+        };
+        Spawned {
+            state: State::Idle(Box::pin(driver.run()), received),
+        }
+    }
+}
+
+// The driver is boxed and the rest is handles: nothing is pinned in place.
+impl<R: TaskResult> Unpin for Spawned<R> {}
+
+impl<R: TaskResult> Stream for Spawned<R> {
+    type Item = Outcome<R>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        this.state = match std::mem::replace(&mut this.state, State::Done) {
+            State::Idle(driver, received) => State::Running(tokio::spawn(driver), received),
+            state => state,
+        };
+        let State::Running(driver, received) = &mut this.state else {
+            return Poll::Ready(None);
+        };
+        if let Some(outcome) = std::task::ready!(received.poll_recv(cx)) {
+            return Poll::Ready(Some(outcome));
+        }
+        // The driver has finished and dropped its sender. If it panicked (a bug in a
+        // source or in retry-pool itself), say so rather than end quietly.
+        let ended = std::task::ready!(Pin::new(driver).poll(cx));
+        this.state = State::Done;
+        if let Err(error) = ended {
+            if error.is_panic() {
+                std::panic::resume_unwind(error.into_panic());
+            }
+        }
+        Poll::Ready(None)
+    }
+}
+
+impl<R: TaskResult> FusedStream for Spawned<R> {
+    fn is_terminated(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+}
+
+impl<R: TaskResult> Drop for Spawned<R> {
+    fn drop(&mut self) {
+        // Dropping the driver drops its `JoinSet`, which aborts every attempt; the driver
+        // also sees the closed channel before it would start another.
+        if let State::Running(driver, _) = &self.state {
+            driver.abort();
+        }
+    }
+}
+
+impl<R: TaskResult> fmt::Debug for Spawned<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state {
+            State::Idle(..) => "idle",
+            State::Running(..) => "running",
+            State::Done => "done",
+        };
+        f.debug_struct("Spawned").field("state", &state).finish()
+    }
+}
+
+struct Driver<S: Source, F, A, R: TaskResult> {
+    backlog: Backlog<S>,
+    attempt: fn(F, Limits) -> A,
+    limits: Limits,
+    concurrency: usize,
+    running: JoinSet<Handback<F, R>>,
+    /// The attempt each running tokio task is, to report a panic against its task.
+    metas: HashMap<tokio::task::Id, Meta>,
+    outcomes: mpsc::Sender<Outcome<R>>,
+}
+
+impl<S, F, A, R> Driver<S, F, A, R>
+where
+    S: Source<Task = F>,
+    F: Send + 'static,
+    A: Future<Output = Handback<F, R>> + Send + 'static,
+    R: TaskResult + Send + 'static,
+{
+    async fn run(mut self) {
+        loop {
+            if self.running.is_empty() && self.backlog.is_exhausted() {
+                return;
+            }
+            let room = self.running.len() < self.concurrency;
+            let backlog = &mut self.backlog;
+            tokio::select! {
+                biased;
+                () = self.outcomes.closed() => return,
+                job = poll_fn(|cx| match backlog.poll_next(cx) {
+                    Poll::Ready(Some(job)) => Poll::Ready(job),
+                    _ => Poll::Pending,
+                }), if room => {
+                    // The consumer may have gone while this task was not looking.
+                    if self.outcomes.is_closed() {
+                        return;
+                    }
+                    let meta = job.next_attempt();
+                    let handle = self.running.spawn((self.attempt)(job.task, self.limits));
+                    self.metas.insert(handle.id(), meta);
+                }
+                Some(joined) = self.running.join_next_with_id() => {
+                    let (id, ended, task) = match joined {
+                        Ok((id, (task, result))) => (id, Ended::Returned(result), task),
+                        Err(error) if error.is_panic() => {
+                            let id = error.id();
+                            let message = panic_message(&*error.into_panic());
+                            (id, Ended::Panicked(message), None)
+                        }
+                        // Only this driver aborts its attempts, and it does so by ending.
+                        Err(_) => return,
+                    };
+                    let meta = self.metas.remove(&id).expect("every attempt is recorded");
+                    if let Some(outcome) = self.backlog.settle(meta, task, ended) {
+                        if self.outcomes.send(outcome).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
