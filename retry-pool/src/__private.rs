@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 pub use crate::source::BodySource;
 pub use crate::task::{Handback, Limits, Outcome, TaskResult};
-pub use crate::{Completions, Failure, Pool, Retry};
+pub use crate::{Backoff, Completions, Failure, Pool, Retry, Spawned};
 pub use futures_core::Stream;
 
 /// The value of `concurrency = <expr>`, checked when the function is called.
@@ -42,6 +42,22 @@ where
     R: TaskResult,
 {
     pool.run_with(BodySource::new(body), attempt)
+}
+
+/// The stream of a `#[pooled(spawn = true)]` function: as [`pooled`], with every attempt a
+/// tokio task. The body, its tasks and their attempts must be `Send + 'static`.
+pub fn spawned<B, F, A, R>(pool: Pool, body: B, attempt: fn(F, Limits) -> A) -> Spawned<R>
+where
+    B: Future + Send + 'static,
+    B::Output: IntoIterator<Item = F>,
+    <B::Output as IntoIterator>::IntoIter: Send + 'static,
+    F: Send + 'static,
+    A: Future<Output = Handback<F, R>> + Send + 'static,
+    R: TaskResult + Send + 'static,
+    R::Ok: Send + 'static,
+    R::Err: Send + 'static,
+{
+    pool.spawn_with(BodySource::new(body), attempt)
 }
 
 /// Marks a task that is a plain future (`IntoFuture`): it runs once.
