@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 pub use crate::source::BodySource;
+use crate::source::IterSource;
 pub use crate::task::{Handback, Limits, Outcome, TaskResult};
 pub use crate::{Backoff, Completions, Failure, Pool, Retry, Spawned};
 pub use futures_core::Stream;
@@ -58,6 +59,208 @@ where
     R::Err: Send + 'static,
 {
     pool.spawn_with(BodySource::new(body), attempt)
+}
+
+/// The stream of a `#[pooled(spawn = true)]` function: the body lists the tasks in place,
+/// on the first polls of the stream, and then every attempt runs as a tokio task.
+///
+/// Unlike [`spawned`], the body need be neither `Send` nor `'static`: a method taking
+/// `&self` may clone what its tasks need out of `self`. What crosses to the worker threads
+/// (the iterator, its tasks, their attempts and results) must be `Send + 'static`, which
+/// [`spawnable`] checks first, where the types are concrete.
+///
+/// The expansion is, in short:
+///
+/// ```text
+/// let checked = spawnable(async move { static_tasks(body) }, attempt, PhantomData);
+/// spawn_pooled(pool, checked)
+/// ```
+pub fn spawn_pooled<B, F, A, R>(
+    pool: Pool,
+    checked: Spawnable<B, F, A, R>,
+) -> SpawnPooled<B, F, A, R>
+where
+    B: Future,
+    R: TaskResult,
+{
+    SpawnPooled {
+        pool,
+        attempt: checked.attempt,
+        start: checked.start,
+        state: SpawnState::Listing(Box::pin(checked.body)),
+    }
+}
+
+/// Checks that a spawned pool's tasks, attempts and results can cross to tokio's worker
+/// threads, with a message of its own for each, and keeps the proof (a function that
+/// spawns them) for [`spawn_pooled`].
+///
+/// The expansion locates this call on the user's tasks, so that a task that is not `Send`
+/// is reported there, and `result` on the declared return type, so that a `Result` that is
+/// not `Send` is reported there (rustc reports a bound on `R` at the one argument whose type
+/// mentions it).
+pub fn spawnable<B, F, A, R>(
+    body: B,
+    attempt: fn(F, Limits) -> A,
+    result: PhantomData<R>,
+) -> Spawnable<B, F, A, R>
+where
+    B: Future,
+    B::Output: IntoIterator<Item = F>,
+    F: SpawnTask<<B::Output as IntoIterator>::IntoIter, A>,
+    A: Future<Output = Handback<F, R>>,
+    R: SendResult,
+{
+    let PhantomData = result;
+    Spawnable {
+        body,
+        attempt,
+        start: start_spawned::<B::Output, F, A, R>,
+    }
+}
+
+/// The `'static` half of the check on the tasks, applied to the body's value inside its
+/// `async` block: a task that borrows an argument or a local is then reported by rustc as
+/// that borrow escaping (`'static` bounds are checked by the borrow checker, which has no
+/// custom messages).
+pub fn static_tasks<I>(tasks: I) -> I
+where
+    I: IntoIterator,
+    I::IntoIter: 'static,
+    I::Item: 'static,
+{
+    tasks
+}
+
+/// The `Result` an attempt of a spawned pool returned, as a `Result` by name: a declared
+/// type that is not a `Result` is reported here (at the declared type, as by the signature),
+/// and then leaves the spawned pool's result type unknown rather than wrong, so that
+/// `spawnable` adds no error of its own.
+pub fn into_result<R: TaskResult>(result: Option<R>) -> Option<Result<R::Ok, R::Err>> {
+    result.map(R::into_result)
+}
+
+fn start_spawned<I, F, A, R>(pool: Pool, tasks: I, attempt: fn(F, Limits) -> A) -> Spawned<R>
+where
+    I: IntoIterator<Item = F>,
+    F: SpawnTask<I::IntoIter, A>,
+    A: Future<Output = Handback<F, R>>,
+    R: SendResult,
+{
+    F::spawn(pool, tasks.into_iter(), attempt)
+}
+
+/// Spawns the listed tasks of a spawned pool: `start_spawned`, made where its bounds hold.
+type Start<I, F, A, R> = fn(Pool, I, fn(F, Limits) -> A) -> Spawned<R>;
+
+/// What [`spawnable`] checked, for [`spawn_pooled`].
+pub struct Spawnable<B: Future, F, A, R: TaskResult> {
+    body: B,
+    attempt: fn(F, Limits) -> A,
+    start: Start<B::Output, F, A, R>,
+}
+
+impl<B: Future, F, A, R: TaskResult> fmt::Debug for Spawnable<B, F, A, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Spawnable")
+    }
+}
+
+/// The check that a spawned pool's tasks can cross to tokio's worker threads, and what
+/// spawns them: see [`spawnable`].
+///
+/// Its impl is `#[diagnostic::do_not_recommend]`, so that a task that is not `Send` is
+/// reported with this trait's message rather than rustc's own about the `Rc` inside it.
+#[diagnostic::on_unimplemented(
+    message = "spawned pools need `Send + 'static` tasks, but `{Self}` is not `Send`, or holds something that is not across an `.await`",
+    label = "these tasks run on other threads (`spawn = true`), so they must be `Send`",
+    note = "with `spawn = true`, every attempt runs as a tokio task on the runtime's worker threads: each task, what it captures, the future of each attempt and the iterator listing the tasks must all be `Send + 'static`",
+    note = "share data with `Arc` rather than `Rc`, and hold no `RefCell` borrow or `std::sync::MutexGuard` across an `.await`; or remove `spawn = true` to run the tasks in place"
+)]
+pub trait SpawnTask<I, A>: Sized {
+    /// Runs `tasks` in `pool`, every attempt a tokio task.
+    fn spawn<R>(pool: Pool, tasks: I, attempt: fn(Self, Limits) -> A) -> Spawned<R>
+    where
+        A: Future<Output = Handback<Self, R>>,
+        R: SendResult;
+}
+
+#[diagnostic::do_not_recommend]
+impl<F, I, A> SpawnTask<I, A> for F
+where
+    F: Send + 'static,
+    I: Iterator<Item = F> + Send + 'static,
+    A: Future + Send + 'static,
+{
+    fn spawn<R>(pool: Pool, tasks: I, attempt: fn(F, Limits) -> A) -> Spawned<R>
+    where
+        A: Future<Output = Handback<F, R>>,
+        R: SendResult,
+    {
+        pool.spawn_with(IterSource::new(tasks), attempt)
+    }
+}
+
+/// The check that what a spawned pool's tasks return can cross threads: see [`spawnable`].
+///
+/// A type that is not a `Result` at all fails on `TaskResult`, which the impl requires
+/// first, and is reported once, with the signature's error.
+#[diagnostic::on_unimplemented(
+    message = "spawned pools need a `Send + 'static` result, but `{Self}` is not `Send`",
+    label = "the outcomes of a spawned pool come back from other threads (`spawn = true`), so they must be `Send`",
+    note = "share data with `Arc` rather than `Rc`; or remove `spawn = true` to run the tasks in place"
+)]
+pub trait SendResult: TaskResult<Ok: Send + 'static, Err: Send + 'static> + Send + 'static {}
+
+#[diagnostic::do_not_recommend]
+impl<R> SendResult for R where
+    R: TaskResult<Ok: Send + 'static, Err: Send + 'static> + Send + 'static
+{
+}
+
+/// See [`spawn_pooled`].
+#[must_use = "streams do nothing unless polled"]
+pub struct SpawnPooled<B: Future, F, A, R: TaskResult> {
+    pool: Pool,
+    attempt: fn(F, Limits) -> A,
+    /// Made where the `Send + 'static` bounds are known to hold: the stream itself needs
+    /// none, so that it is `Send` exactly when its body is.
+    start: Start<B::Output, F, A, R>,
+    state: SpawnState<B, R>,
+}
+
+enum SpawnState<B, R: TaskResult> {
+    /// Boxed, so that the stream is `Unpin` whatever the body is.
+    Listing(Pin<Box<B>>),
+    Running(Spawned<R>),
+}
+
+impl<B: Future, F, A, R: TaskResult> Unpin for SpawnPooled<B, F, A, R> {}
+
+impl<B: Future, F, A, R: TaskResult> Stream for SpawnPooled<B, F, A, R> {
+    type Item = Outcome<R>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            match &mut this.state {
+                SpawnState::Listing(body) => {
+                    let tasks = std::task::ready!(body.as_mut().poll(cx));
+                    this.state = SpawnState::Running((this.start)(this.pool, tasks, this.attempt));
+                }
+                SpawnState::Running(spawned) => return Pin::new(spawned).poll_next(cx),
+            }
+        }
+    }
+}
+
+impl<B: Future, F, A, R: TaskResult> fmt::Debug for SpawnPooled<B, F, A, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.state {
+            SpawnState::Listing(_) => f.write_str("SpawnPooled(listing)"),
+            SpawnState::Running(spawned) => f.debug_tuple("SpawnPooled").field(spawned).finish(),
+        }
+    }
 }
 
 /// Marks a task that is a plain future (`IntoFuture`): it runs once.

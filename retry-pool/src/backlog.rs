@@ -77,8 +77,9 @@ impl<S: Source> Backlog<S> {
         }
     }
 
-    /// The next task to start. `Ready(None)` says nothing is waiting now and the source
-    /// has ended; running attempts may still queue retries.
+    /// The next task to start. `Ready(None)` says nothing is waiting, not even in a
+    /// backoff, and the source has ended: only running attempts may still queue retries.
+    /// `Pending` means the source or a backoff timer will wake `cx`.
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Job<S::Task>>> {
         while let Poll::Ready(job) = self.delayed.poll_due(cx) {
             self.queue_retry(job);
@@ -105,7 +106,11 @@ impl<S: Source> Backlog<S> {
                 Poll::Pending => return Poll::Pending,
             }
         }
-        Poll::Ready(self.retries.pop_front())
+        match self.retries.pop_front() {
+            Some(job) => Poll::Ready(Some(job)),
+            None if self.delayed.len() > 0 => Poll::Pending,
+            None => Poll::Ready(None),
+        }
     }
 
     /// Whether nothing is waiting and nothing more will come from the source.

@@ -154,6 +154,9 @@ where
     R: TaskResult + Send + 'static,
 {
     async fn run(mut self) {
+        // Set when the backlog said nothing waits and its source has ended: only a
+        // settled attempt can give it work again.
+        let mut idle = false;
         loop {
             if self.running.is_empty() && self.backlog.is_exhausted() {
                 return;
@@ -163,10 +166,11 @@ where
             tokio::select! {
                 biased;
                 () = self.outcomes.closed() => return,
-                job = poll_fn(|cx| match backlog.poll_next(cx) {
-                    Poll::Ready(Some(job)) => Poll::Ready(job),
-                    _ => Poll::Pending,
-                }), if room => {
+                job = poll_fn(|cx| backlog.poll_next(cx)), if room && !idle => {
+                    let Some(job) = job else {
+                        idle = true;
+                        continue;
+                    };
                     // The consumer may have gone while this task was not looking.
                     if self.outcomes.is_closed() {
                         return;
@@ -187,6 +191,7 @@ where
                         Err(_) => return,
                     };
                     let meta = self.metas.remove(&id).expect("every attempt is recorded");
+                    idle = false;
                     if let Some(outcome) = self.backlog.settle(meta, task, ended) {
                         if self.outcomes.send(outcome).await.is_err() {
                             return;
