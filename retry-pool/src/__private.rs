@@ -72,7 +72,11 @@ where
 /// The expansion is, in short:
 ///
 /// ```text
-/// let checked = spawnable(async move { static_tasks(body) }, attempt, PhantomData);
+/// let checked = spawnable(
+///     async move { let tasks = { body }; static_tasks(tasks) },
+///     |task, limits| async move { .. into_result(limits.apply(task()).await) .. },
+///     PhantomData,
+/// );
 /// spawn_pooled(pool, checked)
 /// ```
 pub fn spawn_pooled<B, F, A, R>(
@@ -121,13 +125,14 @@ where
 
 /// The `'static` half of the check on the tasks, applied to the body's value inside its
 /// `async` block: a task that borrows an argument or a local is then reported by rustc as
-/// that borrow escaping (`'static` bounds are checked by the borrow checker, which has no
-/// custom messages).
+/// that borrow escaping, at the tasks. (`'static` bounds are checked by the borrow checker,
+/// which takes no custom message; where rustc shows the bound, it shows its line, comment
+/// included.)
 pub fn static_tasks<I>(tasks: I) -> I
 where
     I: IntoIterator,
-    I::IntoIter: 'static,
-    I::Item: 'static,
+    I::IntoIter: 'static, // spawned pools need `Send + 'static` tasks: move or clone, not borrow
+    I::Item: 'static,     // spawned pools need `Send + 'static` tasks: move or clone, not borrow
 {
     tasks
 }
@@ -203,8 +208,8 @@ where
 
 /// The check that what a spawned pool's tasks return can cross threads: see [`spawnable`].
 ///
-/// A type that is not a `Result` at all fails on `TaskResult`, which the impl requires
-/// first, and is reported once, with the signature's error.
+/// The expansion checks `Result<R::Ok, R::Err>` (see [`into_result`]): a declared type that
+/// is not a `Result` is reported by the signature alone.
 #[diagnostic::on_unimplemented(
     message = "spawned pools need a `Send + 'static` result, but `{Self}` is not `Send`",
     label = "the outcomes of a spawned pool come back from other threads (`spawn = true`), so they must be `Send`",

@@ -5,12 +5,14 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::backoff::{Backoff, Delayed};
 use crate::failure::{Cause, Failure};
 use crate::pool::{Pool, Retry};
-use crate::source::Source;
+use crate::source::{Cancel, Source};
+use crate::stats::Counters;
 use crate::task::{Outcome, TaskResult};
 
 /// Which task an attempt belongs to, and which attempt it is.
@@ -22,8 +24,9 @@ pub(crate) struct Meta {
     pub(crate) attempts: u32,
 }
 
-/// A task waiting for a slot.
-pub(crate) struct Job<F> {
+/// A task waiting for a slot. (`pub` only so that [`Source`] can name it; not exported.)
+#[derive(Debug)]
+pub struct Job<F> {
     pub(crate) task: F,
     pub(crate) index: usize,
     /// Attempts already made.
@@ -60,6 +63,7 @@ pub(crate) struct Backlog<S: Source> {
     max_attempts: u32,
     backoff: Option<Backoff>,
     rng: fastrand::Rng,
+    counters: Arc<Counters>,
 }
 
 impl<S: Source> Backlog<S> {
@@ -74,39 +78,54 @@ impl<S: Source> Backlog<S> {
             max_attempts: pool.max_attempts(),
             backoff: pool.backoff,
             rng: fastrand::Rng::new(),
+            counters: Arc::default(),
         }
+    }
+
+    /// Shares the counters of `source` (a scheduler's, which its handles read) instead of
+    /// private ones.
+    pub(crate) fn with_counters(mut self, counters: Arc<Counters>) -> Self {
+        self.counters = counters;
+        self
+    }
+
+    pub(crate) fn counters(&self) -> &Arc<Counters> {
+        &self.counters
+    }
+
+    /// The next task to start, counted as running from here on. See [`poll_waiting`].
+    ///
+    /// [`poll_waiting`]: Backlog::poll_waiting
+    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Job<S::Task>>> {
+        let next = self.poll_waiting(cx);
+        if let Poll::Ready(Some(_)) = &next {
+            self.counters.started();
+        }
+        next
     }
 
     /// The next task to start. `Ready(None)` says nothing is waiting, not even in a
     /// backoff, and the source has ended: only running attempts may still queue retries.
     /// `Pending` means the source or a backoff timer will wake `cx`.
-    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Job<S::Task>>> {
+    fn poll_waiting(&mut self, cx: &mut Context<'_>) -> Poll<Option<Job<S::Task>>> {
         while let Poll::Ready(job) = self.delayed.poll_due(cx) {
             self.queue_retry(job);
         }
         // LIFO: a retry goes before the input. FIFO: only once the input has ended, unless
         // it waited out a backoff, which was its turn in the line.
         if self.retry == Retry::Lifo || self.backoff.is_some() {
-            if let Some(job) = self.retries.pop_front() {
+            if let Some(job) = self.pop_retry() {
                 return Poll::Ready(Some(job));
             }
         }
         if !self.source_ended {
-            match self.source.poll_task(cx) {
-                Poll::Ready(Some(task)) => {
-                    let index = self.next_index;
-                    self.next_index += 1;
-                    return Poll::Ready(Some(Job {
-                        task,
-                        index,
-                        attempts: 0,
-                    }));
-                }
+            match self.source.poll_job(cx, &mut self.next_index) {
+                Poll::Ready(Some(job)) => return Poll::Ready(Some(job)),
                 Poll::Ready(None) => self.source_ended = true,
                 Poll::Pending => return Poll::Pending,
             }
         }
-        match self.retries.pop_front() {
+        match self.pop_retry() {
             Some(job) => Poll::Ready(Some(job)),
             None if self.delayed.len() > 0 => Poll::Pending,
             None => Poll::Ready(None),
@@ -118,39 +137,88 @@ impl<S: Source> Backlog<S> {
         self.source_ended && self.retries.is_empty() && self.delayed.len() == 0
     }
 
-    /// Failed tasks waiting to run again, in their backoff or for a slot.
-    pub(crate) fn waiting_retries(&self) -> usize {
-        self.retries.len() + self.delayed.len()
+    fn pop_retry(&mut self) -> Option<Job<S::Task>> {
+        let job = self.retries.pop_front()?;
+        self.counters.retry_left();
+        Some(job)
     }
 
     fn queue_retry(&mut self, job: Job<S::Task>) {
         match self.retry {
             Retry::Lifo => self.retries.push_front(job),
-            Retry::Fifo | Retry::None => self.retries.push_back(job),
+            // A scheduler's source takes FIFO retries back into its own line; a batch
+            // source keeps none, and they wait here for the end of the input.
+            Retry::Fifo | Retry::None => match self.source_ended {
+                true => self.retries.push_back(job),
+                false => match self.source.requeue(job) {
+                    Some(job) => self.retries.push_back(job),
+                    // Waiting in the source's line now, and counted there.
+                    None => self.counters.retry_left(),
+                },
+            },
         }
     }
 
-    /// Settles an ended attempt: the task's outcome, or `None` when it was queued to run
-    /// again. `task` is what the attempt handed back (`None` when it cannot be restarted).
+    /// Cancellations asked of the source since the last call; registers `cx` to be woken
+    /// for the next one.
+    pub(crate) fn poll_cancellations(&mut self, cx: &mut Context<'_>, into: &mut Vec<Cancel>) {
+        self.source.poll_cancellations(cx, into);
+    }
+
+    /// Takes a failed task out of the line if it is waiting there to run again.
+    pub(crate) fn remove_retry(&mut self, index: usize) -> Option<Job<S::Task>> {
+        let job = match self.retries.iter().position(|job| job.index == index) {
+            Some(at) => self.retries.remove(at),
+            None => self.delayed.remove(|job| job.index == index),
+        }?;
+        self.counters.retry_left();
+        Some(job)
+    }
+
+    /// The outcome of a cancelled task, which had made `attempts` attempts.
+    /// `was_running`: it was cancelled in a slot, not while waiting.
+    pub(crate) fn cancelled<R: TaskResult>(
+        &mut self,
+        index: usize,
+        attempts: u32,
+        was_running: bool,
+    ) -> (usize, Outcome<R>) {
+        if was_running {
+            self.counters.stopped();
+        }
+        self.finish::<R>(index, Err(Failure::new(index, attempts, Cause::Cancelled)))
+    }
+
+    fn finish<R: TaskResult>(&mut self, index: usize, outcome: Outcome<R>) -> (usize, Outcome<R>) {
+        match &outcome {
+            Ok(_) => self.counters.succeeded(),
+            Err(failure) if failure.is_cancelled() => self.counters.cancelled(),
+            Err(_) => self.counters.failed(),
+        }
+        self.source.settled(index);
+        (index, outcome)
+    }
+
+    /// Settles an ended attempt: the task's index and outcome, or `None` when it was
+    /// queued to run again. `task` is what the attempt handed back (`None` when it cannot
+    /// be restarted).
     pub(crate) fn settle<R: TaskResult>(
         &mut self,
         meta: Meta,
         task: Option<S::Task>,
         ended: Ended<R>,
-    ) -> Option<Outcome<R>> {
+    ) -> Option<(usize, Outcome<R>)> {
+        self.counters.stopped();
         let cause = match ended {
             Ended::Returned(Some(result)) => match result.into_result() {
-                Ok(value) => return Some(Ok(value)),
+                Ok(value) => return Some(self.finish::<R>(meta.index, Ok(value))),
                 Err(error) => Cause::Error(error),
             },
             Ended::Returned(None) => Cause::Timeout,
             // A panic is a bug, not a transient fault: never retried.
             Ended::Panicked(message) => {
-                return Some(Err(Failure::new(
-                    meta.index,
-                    meta.attempts,
-                    Cause::Panic(message),
-                )));
+                let failure = Failure::new(meta.index, meta.attempts, Cause::Panic(message));
+                return Some(self.finish::<R>(meta.index, Err(failure)));
             }
         };
         match task {
@@ -160,6 +228,7 @@ impl<S: Source> Backlog<S> {
                     index: meta.index,
                     attempts: meta.attempts,
                 };
+                self.counters.retry_queued();
                 match self.backoff {
                     Some(backoff) => {
                         let delay = backoff.delay(meta.attempts, &mut self.rng);
@@ -169,7 +238,10 @@ impl<S: Source> Backlog<S> {
                 }
                 None
             }
-            _ => Some(Err(Failure::new(meta.index, meta.attempts, cause))),
+            _ => {
+                let failure = Failure::new(meta.index, meta.attempts, cause);
+                Some(self.finish::<R>(meta.index, Err(failure)))
+            }
         }
     }
 }

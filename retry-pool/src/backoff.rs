@@ -134,6 +134,17 @@ impl<J> Delayed<J> {
         self.waiting.push(Reverse(Entry { due, seq, job }));
     }
 
+    /// Takes out the first waiting task that `which` picks. Linear: for cancellations.
+    pub(crate) fn remove(&mut self, mut which: impl FnMut(&J) -> bool) -> Option<J> {
+        let mut entries = std::mem::take(&mut self.waiting).into_vec();
+        let taken = entries
+            .iter()
+            .position(|Reverse(entry)| which(&entry.job))
+            .map(|at| entries.swap_remove(at).0.job);
+        self.waiting = BinaryHeap::from(entries);
+        taken
+    }
+
     /// The next task whose backoff is over. When none is, the timer is set to wake `cx`
     /// at the next deadline.
     pub(crate) fn poll_due(&mut self, cx: &mut Context<'_>) -> Poll<J> {

@@ -12,7 +12,8 @@ use crate::backlog::{Backlog, Ended, Meta};
 use crate::failure::panic_message;
 use crate::pool::Pool;
 use crate::slots::{Panic, Slots};
-use crate::source::Source;
+use crate::source::{Cancel, Source};
+use crate::stats::Stats;
 use crate::task::{Handback, Limits, Outcome, TaskResult};
 
 /// The stream of a pool's outcomes, in completion order: the value of each task's first
@@ -31,8 +32,10 @@ pub struct Completions<S: Source, F, A, R: TaskResult> {
     attempt: fn(F, Limits) -> A,
     limits: Limits,
     concurrency: usize,
-    /// Outcomes settled but not yet yielded.
-    outcomes: VecDeque<Outcome<R>>,
+    /// Outcomes settled but not yet yielded, with their task's index.
+    outcomes: VecDeque<(usize, Outcome<R>)>,
+    /// Cancellations taken from the source, reused so that polls do not allocate.
+    cancels: Vec<Cancel>,
     /// No attempt starts while this many outcomes wait for the consumer, so that tasks
     /// that finish at once cannot pile up outcomes faster than they are taken.
     outcomes_cap: usize,
@@ -61,20 +64,30 @@ where
             limits: pool.limits(),
             concurrency: pool.concurrency,
             outcomes: VecDeque::new(),
+            cancels: Vec::new(),
             outcomes_cap: pool.concurrency.min(polls_per_turn),
             polls_per_turn,
             done: false,
         }
     }
 
-    /// Attempts in flight now.
-    pub fn running(&self) -> usize {
-        self.slots.running()
-    }
-
-    /// Failed tasks waiting to run again.
-    pub fn waiting_retries(&self) -> usize {
-        self.backlog.waiting_retries()
+    /// What the pool is doing, and has done: see [`Stats`]. Cheap: a few loads.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use retry_pool::{Pool, Retry};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let tasks = (0..10).map(|n| async move || if n < 3 { Err(n) } else { Ok(n) });
+    /// let mut done = Pool::new(4).retry(Retry::Lifo).attempts(2).run(tasks);
+    /// while done.next().await.is_some() {}
+    /// let stats = done.stats();
+    /// assert_eq!((stats.succeeded, stats.failed, stats.retried), (7, 3, 3));
+    /// assert_eq!((stats.running, stats.waiting), (0, 0));
+    /// # }
+    /// ```
+    pub fn stats(&self) -> Stats {
+        self.backlog.counters().snapshot(0)
     }
 
     /// Starts attempts until every slot is busy, nothing is waiting, the consumer is
@@ -108,6 +121,71 @@ where
             self.outcomes.push_back(outcome);
         }
     }
+
+    /// Carries out the cancellations asked of the source (a scheduler's handle): a
+    /// running attempt is dropped at once, a waiting retry taken out of the line.
+    fn cancel(&mut self, cx: &mut Context<'_>) {
+        self.backlog.poll_cancellations(cx, &mut self.cancels);
+        for cancel in std::mem::take(&mut self.cancels).drain(..) {
+            let cancelled = match cancel {
+                Cancel::Waiting { index, attempts } => {
+                    Some(self.backlog.cancelled::<R>(index, attempts, false))
+                }
+                Cancel::Started { index } => match self.slots.cancel(index) {
+                    Some(meta) => Some(self.backlog.cancelled::<R>(index, meta.attempts, true)),
+                    None => self
+                        .backlog
+                        .remove_retry(index)
+                        .map(|job| self.backlog.cancelled::<R>(index, job.attempts, false)),
+                },
+            };
+            self.outcomes.extend(cancelled);
+        }
+    }
+
+    /// The next outcome with its task's index: what [`Stream::poll_next`] yields, and a
+    /// scheduler's stream with the index as the task's id.
+    pub(crate) fn poll_indexed(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<(usize, Outcome<R>)>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
+        self.slots.register(cx.waker());
+        self.cancel(cx);
+        let mut polls = self.polls_per_turn;
+
+        // Refill before anything is returned: a busy consumer leaves no slot idle.
+        self.fill(cx, &mut polls);
+        if self.outcomes.is_empty() {
+            while polls > 0 {
+                let Some(slot) = self.slots.next_woken() else {
+                    break;
+                };
+                polls -= 1;
+                if let Poll::Ready((meta, output)) = self.slots.poll(slot) {
+                    self.settle(meta, output);
+                    self.fill(cx, &mut polls);
+                }
+            }
+        }
+
+        if let Some(outcome) = self.outcomes.pop_front() {
+            coop.made_progress();
+            return Poll::Ready(Some(outcome));
+        }
+        if self.slots.running() == 0 && self.backlog.is_exhausted() {
+            self.done = true;
+            return Poll::Ready(None);
+        }
+        if polls == 0 {
+            // The turn is used up with work left: come back after the others had theirs.
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
+    }
 }
 
 impl<S, F, A, R> Stream for Completions<S, F, A, R>
@@ -119,42 +197,9 @@ where
     type Item = Outcome<R>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        if this.done {
-            return Poll::Ready(None);
-        }
-        let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
-        this.slots.register(cx.waker());
-        let mut polls = this.polls_per_turn;
-
-        // Refill before anything is returned: a busy consumer leaves no slot idle.
-        this.fill(cx, &mut polls);
-        if this.outcomes.is_empty() {
-            while polls > 0 {
-                let Some(slot) = this.slots.next_woken() else {
-                    break;
-                };
-                polls -= 1;
-                if let Poll::Ready((meta, output)) = this.slots.poll(slot) {
-                    this.settle(meta, output);
-                    this.fill(cx, &mut polls);
-                }
-            }
-        }
-
-        if let Some(outcome) = this.outcomes.pop_front() {
-            coop.made_progress();
-            return Poll::Ready(Some(outcome));
-        }
-        if this.slots.running() == 0 && this.backlog.is_exhausted() {
-            this.done = true;
-            return Poll::Ready(None);
-        }
-        if polls == 0 {
-            // The turn is used up with work left: come back after the others had theirs.
-            cx.waker().wake_by_ref();
-        }
-        Poll::Pending
+        self.get_mut()
+            .poll_indexed(cx)
+            .map(|next| next.map(|(_, outcome)| outcome))
     }
 }
 

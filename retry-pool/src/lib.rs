@@ -56,6 +56,7 @@ mod pool;
 mod slots;
 mod source;
 mod spawned;
+mod stats;
 mod task;
 
 #[doc(hidden)]
@@ -69,4 +70,5 @@ pub use pool::{DEFAULT_RETRY_ATTEMPTS, FutureCompletions, Pool, Retry};
 pub use retry_pool_macros::pooled;
 pub use source::{BodySource, IterSource, Source, StreamSource};
 pub use spawned::Spawned;
+pub use stats::Stats;
 pub use task::{Outcome, TaskResult};

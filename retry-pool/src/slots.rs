@@ -133,6 +133,25 @@ impl<A: Future> Slots<A> {
         Some(slot)
     }
 
+    /// Drops the attempt of task `index`, if one is running, and frees its slot. Linear in
+    /// the number of slots: for cancellations.
+    pub(crate) fn cancel(&mut self, index: usize) -> Option<Meta> {
+        let slot = (0..self.slots.len()).find(|&slot| {
+            let entry = &self.slots[slot];
+            entry.meta.index == index && entry.attempt.is_some()
+        })?;
+        Some(self.release(slot))
+    }
+
+    /// Drops the attempt in `slot` and frees it.
+    fn release(&mut self, slot: usize) -> Meta {
+        let entry = &mut self.slots[slot];
+        // An attempt that panicked may panic again as it is dropped; that one is lost too.
+        let _ = catch_unwind(AssertUnwindSafe(|| entry.attempt.set(None)));
+        self.free.push(slot);
+        entry.meta
+    }
+
     /// Polls the attempt in `slot`. When it ends (or panics), the slot is freed and its
     /// output returned with the attempt's meta. A slot woken after its attempt ended is
     /// not polled.
@@ -150,11 +169,7 @@ impl<A: Future> Slots<A> {
             Ok(Poll::Ready(output)) => Ok(output),
             Err(panic) => Err(panic),
         };
-        let meta = entry.meta;
-        // An attempt that panicked may panic again as it is dropped; that one is lost too.
-        let _ = catch_unwind(AssertUnwindSafe(|| entry.attempt.set(None)));
-        self.free.push(slot);
-        Poll::Ready((meta, output))
+        Poll::Ready((self.release(slot), output))
     }
 }
 

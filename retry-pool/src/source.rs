@@ -7,15 +7,74 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
+use crate::backlog::Job;
+
 /// A source of tasks, pulled only when the pool has room for one.
 ///
 /// `Poll::Ready(None)` means the source has ended and will not be polled again.
+///
+/// Implemented by the sources retry-pool provides: iterators, streams, the body of a
+/// `#[pooled]` function and a scheduler's line. The hidden methods let a scheduler number
+/// its own tasks, take back FIFO retries and cancel tasks.
 pub trait Source {
     /// The tasks it yields.
     type Task;
 
     /// The next task, if one is ready.
     fn poll_task(&mut self, cx: &mut Context<'_>) -> Poll<Option<Self::Task>>;
+
+    /// The next task with its index; by default, tasks are numbered in the order pulled.
+    #[doc(hidden)]
+    fn poll_job(
+        &mut self,
+        cx: &mut Context<'_>,
+        next_index: &mut usize,
+    ) -> Poll<Option<Job<Self::Task>>> {
+        self.poll_task(cx).map(|task| {
+            let index = *next_index;
+            *next_index += 1;
+            task.map(|task| Job {
+                task,
+                index,
+                attempts: 0,
+            })
+        })
+    }
+
+    /// Takes a failed task back to run again behind the others; by default, declines.
+    #[doc(hidden)]
+    fn requeue(&mut self, job: Job<Self::Task>) -> Option<Job<Self::Task>> {
+        Some(job)
+    }
+
+    /// Moves the cancellations asked since the last call into `into`, and registers `cx`
+    /// to be woken by the next one; by default, there are none.
+    #[doc(hidden)]
+    fn poll_cancellations(&mut self, _cx: &mut Context<'_>, _into: &mut Vec<Cancel>) {}
+
+    /// Says that the task `index` has its outcome.
+    #[doc(hidden)]
+    fn settled(&mut self, _index: usize) {}
+}
+
+/// A cancellation asked of a scheduler. (`pub` only so that [`Source`] can name it.)
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cancel {
+    /// The task was waiting in the scheduler's line, after `attempts` attempts, and is
+    /// gone from it.
+    Waiting {
+        /// The task.
+        index: usize,
+        /// Attempts it had made.
+        attempts: u32,
+    },
+    /// The task had left the line: stop it wherever it is (running, or waiting to be
+    /// retried).
+    Started {
+        /// The task.
+        index: usize,
+    },
 }
 
 /// Tasks from an iterator: always ready.

@@ -5,15 +5,17 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_core::{FusedStream, Stream};
 use tokio::sync::mpsc;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::{AbortHandle, JoinError, JoinHandle, JoinSet};
 
 use crate::backlog::{Backlog, Ended, Meta};
 use crate::failure::panic_message;
-use crate::source::Source;
+use crate::source::{Cancel, Source};
+use crate::stats::{Counters, Stats};
 use crate::task::{Handback, Limits, Outcome, TaskResult};
 
 /// The most outcomes buffered for a slow consumer, whatever the concurrency.
@@ -32,15 +34,15 @@ const MAX_BUFFER: usize = 1 << 16;
 #[must_use = "streams do nothing unless polled"]
 pub struct Spawned<R: TaskResult> {
     state: State<R>,
+    counters: Arc<Counters>,
 }
+
+type Received<R> = mpsc::Receiver<(usize, Outcome<R>)>;
 
 enum State<R: TaskResult> {
     /// Not polled yet: the driver, and the receiving end of its outcomes.
-    Idle(
-        Pin<Box<dyn Future<Output = ()> + Send>>,
-        mpsc::Receiver<Outcome<R>>,
-    ),
-    Running(JoinHandle<()>, mpsc::Receiver<Outcome<R>>),
+    Idle(Pin<Box<dyn Future<Output = ()> + Send>>, Received<R>),
+    Running(JoinHandle<()>, Received<R>),
     Done,
 }
 
@@ -62,6 +64,7 @@ where
         A: Future<Output = Handback<F, R>> + Send + 'static,
     {
         let (outcomes, received) = mpsc::channel(concurrency.min(MAX_BUFFER));
+        let counters = Arc::clone(backlog.counters());
         let driver = Driver {
             backlog,
             attempt,
@@ -69,10 +72,12 @@ where
             concurrency,
             running: JoinSet::new(),
             metas: HashMap::new(),
+            aborts: HashMap::new(),
             outcomes,
         };
         Spawned {
             state: State::Idle(Box::pin(driver.run()), received),
+            counters,
         }
     }
 }
@@ -80,16 +85,22 @@ where
 // The driver is boxed and the rest is handles: nothing is pinned in place.
 impl<R: TaskResult> Unpin for Spawned<R> {}
 
-impl<R: TaskResult> Stream for Spawned<R> {
-    type Item = Outcome<R>;
+impl<R: TaskResult> Spawned<R> {
+    /// What the pool is doing, and has done: see [`Stats`]. Cheap: a few loads.
+    pub fn stats(&self) -> Stats {
+        self.counters.snapshot(0)
+    }
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        this.state = match std::mem::replace(&mut this.state, State::Done) {
+    /// The next outcome with its task's index.
+    pub(crate) fn poll_indexed(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<(usize, Outcome<R>)>> {
+        self.state = match std::mem::replace(&mut self.state, State::Done) {
             State::Idle(driver, received) => State::Running(tokio::spawn(driver), received),
             state => state,
         };
-        let State::Running(driver, received) = &mut this.state else {
+        let State::Running(driver, received) = &mut self.state else {
             return Poll::Ready(None);
         };
         if let Some(outcome) = std::task::ready!(received.poll_recv(cx)) {
@@ -98,13 +109,23 @@ impl<R: TaskResult> Stream for Spawned<R> {
         // The driver has finished and dropped its sender. If it panicked (a bug in a
         // source or in retry-pool itself), say so rather than end quietly.
         let ended = std::task::ready!(Pin::new(driver).poll(cx));
-        this.state = State::Done;
+        self.state = State::Done;
         if let Err(error) = ended {
             if error.is_panic() {
                 std::panic::resume_unwind(error.into_panic());
             }
         }
         Poll::Ready(None)
+    }
+}
+
+impl<R: TaskResult> Stream for Spawned<R> {
+    type Item = Outcome<R>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut()
+            .poll_indexed(cx)
+            .map(|next| next.map(|(_, outcome)| outcome))
     }
 }
 
@@ -143,7 +164,9 @@ struct Driver<S: Source, F, A, R: TaskResult> {
     running: JoinSet<Handback<F, R>>,
     /// The attempt each running tokio task is, to report a panic against its task.
     metas: HashMap<tokio::task::Id, Meta>,
-    outcomes: mpsc::Sender<Outcome<R>>,
+    /// Each running task's abort handle, by task index, for cancellations.
+    aborts: HashMap<usize, AbortHandle>,
+    outcomes: mpsc::Sender<(usize, Outcome<R>)>,
 }
 
 impl<S, F, A, R> Driver<S, F, A, R>
@@ -157,48 +180,120 @@ where
         // Set when the backlog said nothing waits and its source has ended: only a
         // settled attempt can give it work again.
         let mut idle = false;
+        let mut cancels = Vec::new();
         loop {
             if self.running.is_empty() && self.backlog.is_exhausted() {
                 return;
             }
             let room = self.running.len() < self.concurrency;
             let backlog = &mut self.backlog;
-            tokio::select! {
+            let next = poll_fn(|cx| {
+                backlog.poll_cancellations(cx, &mut cancels);
+                if !cancels.is_empty() {
+                    return Poll::Ready(Next::Cancel);
+                }
+                match room && !idle {
+                    true => backlog.poll_next(cx).map(Next::Start),
+                    false => Poll::Pending,
+                }
+            });
+            let outcome = tokio::select! {
                 biased;
                 () = self.outcomes.closed() => return,
-                job = poll_fn(|cx| backlog.poll_next(cx)), if room && !idle => {
-                    let Some(job) = job else {
+                next = next => match next {
+                    Next::Cancel => {
+                        for cancel in cancels.drain(..) {
+                            if let Some(outcome) = self.cancel(cancel) {
+                                if self.outcomes.send(outcome).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                    Next::Start(None) => {
                         idle = true;
                         continue;
-                    };
-                    // The consumer may have gone while this task was not looking.
-                    if self.outcomes.is_closed() {
-                        return;
                     }
-                    let meta = job.next_attempt();
-                    let handle = self.running.spawn((self.attempt)(job.task, self.limits));
-                    self.metas.insert(handle.id(), meta);
-                }
-                Some(joined) = self.running.join_next_with_id() => {
-                    let (id, ended, task) = match joined {
-                        Ok((id, (task, result))) => (id, Ended::Returned(result), task),
-                        Err(error) if error.is_panic() => {
-                            let id = error.id();
-                            let message = panic_message(&*error.into_panic());
-                            (id, Ended::Panicked(message), None)
-                        }
-                        // Only this driver aborts its attempts, and it does so by ending.
-                        Err(_) => return,
-                    };
-                    let meta = self.metas.remove(&id).expect("every attempt is recorded");
-                    idle = false;
-                    if let Some(outcome) = self.backlog.settle(meta, task, ended) {
-                        if self.outcomes.send(outcome).await.is_err() {
+                    Next::Start(Some(job)) => {
+                        // The consumer may have gone while this task was not looking.
+                        if self.outcomes.is_closed() {
                             return;
                         }
+                        let meta = job.next_attempt();
+                        let handle = self.running.spawn((self.attempt)(job.task, self.limits));
+                        self.metas.insert(handle.id(), meta);
+                        self.aborts.insert(meta.index, handle);
+                        continue;
                     }
+                },
+                Some(joined) = self.running.join_next_with_id() => {
+                    idle = false;
+                    self.settle(joined)
+                }
+            };
+            if let Some(outcome) = outcome {
+                if self.outcomes.send(outcome).await.is_err() {
+                    return;
                 }
             }
         }
     }
+
+    /// Settles an attempt that ended: its outcome, or `None` when it will run again.
+    fn settle(
+        &mut self,
+        joined: Result<(tokio::task::Id, Handback<F, R>), JoinError>,
+    ) -> Option<(usize, Outcome<R>)> {
+        let (id, ended, task) = match joined {
+            Ok((id, (task, result))) => (id, Ended::Returned(result), task),
+            Err(error) if error.is_panic() => {
+                let id = error.id();
+                let message = panic_message(&*error.into_panic());
+                (id, Ended::Panicked(message), None)
+            }
+            // Aborted by a cancellation through a scheduler's handle.
+            Err(error) => {
+                let meta = self.forget(error.id());
+                return Some(self.backlog.cancelled::<R>(meta.index, meta.attempts, true));
+            }
+        };
+        let meta = self.forget(id);
+        self.backlog.settle(meta, task, ended)
+    }
+
+    /// The meta of an attempt that ended, no longer tracked.
+    fn forget(&mut self, id: tokio::task::Id) -> Meta {
+        let meta = self.metas.remove(&id).expect("every attempt is recorded");
+        self.aborts.remove(&meta.index);
+        meta
+    }
+
+    /// Carries out a cancellation: a waiting task's outcome at once; a running attempt is
+    /// aborted, and reported when the `JoinSet` hands it back.
+    fn cancel(&mut self, cancel: Cancel) -> Option<(usize, Outcome<R>)> {
+        match cancel {
+            Cancel::Waiting { index, attempts } => {
+                Some(self.backlog.cancelled::<R>(index, attempts, false))
+            }
+            Cancel::Started { index } => match self.aborts.get(&index) {
+                Some(running) => {
+                    running.abort();
+                    None
+                }
+                None => self
+                    .backlog
+                    .remove_retry(index)
+                    .map(|job| self.backlog.cancelled::<R>(index, job.attempts, false)),
+            },
+        }
+    }
+}
+
+/// What the driver does next, besides settling attempts.
+enum Next<J> {
+    /// Carry out the cancellations taken from the backlog.
+    Cancel,
+    /// Start this task; `None`: nothing waits, and the source has ended.
+    Start(Option<J>),
 }

@@ -1,0 +1,98 @@
+//! A cheap snapshot of what a pool is doing, from counters its parts keep as they go.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+/// What a pool is doing, and has done: a snapshot.
+///
+/// From [`Completions::stats`](crate::Completions::stats),
+/// [`Spawned::stats`](crate::Spawned::stats) and
+/// [`SchedulerHandle::stats`](crate::SchedulerHandle::stats). Each count is read on its own,
+/// so a snapshot taken while the pool runs may be a moment apart between fields.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Tasks waiting to start: submitted to a scheduler and not started yet, or failed and
+    /// waiting to run again (in their backoff or for a slot). A batch's input not yet
+    /// pulled is not counted: it is not known.
+    pub waiting: usize,
+    /// Attempts in flight.
+    pub running: usize,
+    /// Tasks that succeeded.
+    pub succeeded: u64,
+    /// Tasks that gave up: errors, timeouts and panics on their last attempt.
+    pub failed: u64,
+    /// Failed attempts that were queued to run again.
+    pub retried: u64,
+    /// Tasks cancelled through a scheduler's handle.
+    pub cancelled: u64,
+}
+
+/// The counters behind [`Stats`], shared by the parts of one pool.
+///
+/// Only the pool's backlog writes them, from one task at a time, so an increment is a
+/// plain load and store (no locked instruction on the hot path); anyone may read them.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Failed tasks held to run again (not counting those in a scheduler's own line).
+    retry_waiting: AtomicUsize,
+    running: AtomicUsize,
+    succeeded: AtomicU64,
+    failed: AtomicU64,
+    retried: AtomicU64,
+    cancelled: AtomicU64,
+}
+
+fn add(counter: &AtomicU64) {
+    counter.store(counter.load(Relaxed) + 1, Relaxed);
+}
+
+fn up(counter: &AtomicUsize) {
+    counter.store(counter.load(Relaxed) + 1, Relaxed);
+}
+
+fn down(counter: &AtomicUsize) {
+    counter.store(counter.load(Relaxed) - 1, Relaxed);
+}
+
+impl Counters {
+    pub(crate) fn started(&self) {
+        up(&self.running);
+    }
+
+    pub(crate) fn stopped(&self) {
+        down(&self.running);
+    }
+
+    pub(crate) fn retry_queued(&self) {
+        add(&self.retried);
+        up(&self.retry_waiting);
+    }
+
+    pub(crate) fn retry_left(&self) {
+        down(&self.retry_waiting);
+    }
+
+    pub(crate) fn succeeded(&self) {
+        add(&self.succeeded);
+    }
+
+    pub(crate) fn failed(&self) {
+        add(&self.failed);
+    }
+
+    pub(crate) fn cancelled(&self) {
+        add(&self.cancelled);
+    }
+
+    /// A snapshot, with `queued` tasks waiting elsewhere (in a scheduler's line).
+    pub(crate) fn snapshot(&self, queued: usize) -> Stats {
+        Stats {
+            waiting: queued + self.retry_waiting.load(Relaxed),
+            running: self.running.load(Relaxed),
+            succeeded: self.succeeded.load(Relaxed),
+            failed: self.failed.load(Relaxed),
+            retried: self.retried.load(Relaxed),
+            cancelled: self.cancelled.load(Relaxed),
+        }
+    }
+}
