@@ -390,9 +390,34 @@ mod hygiene {
         (0..concurrency as u32).map(move |n| async move || ::core::result::Result::Ok(n + result))
     }
 
+    // The same with every key, spawned.
+    #[::retry_pool::pooled(
+        concurrency = concurrency,
+        retry = "lifo",
+        attempts = 2,
+        backoff = "1ms..2ms",
+        timeout = "1s",
+        spawn = true
+    )]
+    async fn clash_spawned(
+        concurrency: usize,
+        pool: u32,
+        task: u32,
+        __retry_pool_checked: u32,
+        __retry_pool_tasks: u32,
+    ) -> ::core::result::Result<u32, ()> {
+        let result = pool + task + __retry_pool_checked + __retry_pool_tasks;
+        (0..concurrency as u32).map(move |n| async move || ::core::result::Result::Ok(n + result))
+    }
+
     #[::tokio::test]
     async fn generated_names_and_paths_do_not_clash() {
         let sum: u32 = clash(2, 1, 1, 1, 1)
+            .map(|o| o.unwrap())
+            .fold(0, |a, b| async move { a + b })
+            .await;
+        assert_eq!(sum, 4 + 5);
+        let sum: u32 = clash_spawned(2, 1, 1, 1, 1)
             .map(|o| o.unwrap())
             .fold(0, |a, b| async move { a + b })
             .await;
@@ -416,8 +441,23 @@ mod renamed {
             .map(|n| async move || Ok(u16::from(n) * 2))
     }
 
+    #[pooled(
+        concurrency = 2,
+        retry = "lifo",
+        backoff = "1ms",
+        timeout = "1s",
+        spawn = true,
+        crate = "my_reexport"
+    )]
+    async fn doubled_spawned(numbers: Vec<u8>) -> Result<u16, ()> {
+        numbers
+            .into_iter()
+            .map(|n| async move || Ok(u16::from(n) * 2))
+    }
+
     #[tokio::test]
     async fn crate_path_is_used_for_every_generated_path() {
         assert_eq!(doubled(vec![1, 2, 3]).count().await, 3);
+        assert_eq!(doubled_spawned(vec![1, 2, 3]).count().await, 3);
     }
 }

@@ -5,19 +5,26 @@
 //! that a single build reports them all.
 
 use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::ToTokens as _;
 use syn::meta::ParseNestedMeta;
 use syn::parse::{ParseStream, Parser};
 use syn::spanned::Spanned as _;
 use syn::{Expr, ExprLit, ExprUnary, Lit, LitInt, LitStr, Path, Token, UnOp};
 
+use crate::duration::{self, BackoffProblem, Nanos};
 use crate::errors::Errors;
 use crate::suggest;
 
 /// The keys the attribute takes.
-pub(crate) const KEYS: &[&str] = &["concurrency", "retry", "attempts", "crate"];
-
-/// Keys kept for later versions: each is an error for now, never silently ignored.
-const RESERVED: &[&str] = &["backoff", "timeout", "spawn"];
+pub(crate) const KEYS: &[&str] = &[
+    "concurrency",
+    "retry",
+    "attempts",
+    "backoff",
+    "timeout",
+    "spawn",
+    "crate",
+];
 
 /// The retry policies, as written in `retry = "..."`.
 const POLICIES: &[&str] = &["lifo", "fifo", "none"];
@@ -28,6 +35,10 @@ pub(crate) struct Args {
     pub(crate) concurrency: Option<Concurrency>,
     pub(crate) retry: Option<Spanned<Retry>>,
     pub(crate) attempts: Option<Spanned<u32>>,
+    pub(crate) backoff: Option<Backoff>,
+    /// Per attempt; never 0.
+    pub(crate) timeout: Option<Spanned<Nanos>>,
+    pub(crate) spawn: Option<Spanned<bool>>,
     pub(crate) krate: Option<Path>,
     /// Keys that were written, even with a bad value or misspelt (as the key suggested):
     /// checks across keys must not report a key as missing when its mistake is reported.
@@ -81,6 +92,14 @@ impl Retry {
     }
 }
 
+/// The value of `backoff`, and where its key was written (its checks across keys point
+/// there).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Backoff {
+    pub(crate) value: duration::Backoff,
+    pub(crate) key: Span,
+}
+
 /// A value and the span of the tokens that gave it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Spanned<T> {
@@ -113,16 +132,6 @@ fn parse_key(args: &mut Args, errors: &mut Errors, meta: ParseNestedMeta<'_>) ->
     };
     let span = meta.path.span();
 
-    if RESERVED.contains(&key.as_str()) {
-        errors.push(syn::Error::new(
-            span,
-            format!(
-                "`{key}` is not supported yet; the supported keys are {}",
-                all(KEYS, "`")
-            ),
-        ));
-        return skip_value(meta.input);
-    }
     if !KEYS.contains(&key.as_str()) {
         let message = match suggest::closest(&key, KEYS) {
             Some(known) => {
@@ -160,6 +169,11 @@ fn parse_key(args: &mut Args, errors: &mut Errors, meta: ParseNestedMeta<'_>) ->
         "concurrency" => concurrency(value).map(|value| args.concurrency = Some(value)),
         "retry" => retry(&value).map(|value| args.retry = Some(value)),
         "attempts" => attempts(&value).map(|value| args.attempts = Some(value)),
+        "backoff" => backoff(&value).map(|value| {
+            args.backoff = Some(Backoff { value, key: span });
+        }),
+        "timeout" => timeout(&value).map(|value| args.timeout = Some(value)),
+        "spawn" => spawn(&value).map(|value| args.spawn = Some(value)),
         _ => krate(&value).map(|value| args.krate = Some(value)),
     };
     if let Err(error) = parsed {
@@ -276,6 +290,132 @@ fn attempts(value: &Expr) -> syn::Result<Spanned<u32>> {
     }
 }
 
+/// The accepted forms of a duration, for the errors.
+const DURATION_FORMS: &str = "expected a duration such as `250ms`, `2s` or `1m`: a number followed by one of the units `ns`, `us`, `ms`, `s`, `m`, `h`";
+
+/// `timeout = "2s"`: per attempt, above 0.
+fn timeout(value: &Expr) -> syn::Result<Spanned<Nanos>> {
+    let string = duration_string(value, "timeout", "2s", |text| duration::parse(text).is_ok())?;
+    match duration::parse(&string.value()) {
+        Ok(Nanos(0)) => Err(syn::Error::new(
+            string.span(),
+            "`timeout` must be above 0: every attempt would time out before it could finish (leave `timeout` out for no timeout)",
+        )),
+        Ok(nanos) => Ok(Spanned {
+            value: nanos,
+            span: string.span(),
+        }),
+        Err(problem) => Err(syn::Error::new(
+            string.span(),
+            problem.message(&string.value(), DURATION_FORMS),
+        )),
+    }
+}
+
+/// `backoff = "50ms"` (fixed) or `backoff = "50ms..5s"` (exponential, with jitter).
+fn backoff(value: &Expr) -> syn::Result<duration::Backoff> {
+    const FORMS: &str = "expected a backoff such as `50ms` (a fixed delay) or `50ms..5s` (exponential: 50ms, doubling after each failure up to 5s, with jitter), each a number followed by one of the units `ns`, `us`, `ms`, `s`, `m`, `h`";
+    let string = duration_string(value, "backoff", "50ms", |text| {
+        duration::parse_backoff(text).is_ok()
+    })?;
+    let text = string.value();
+    duration::parse_backoff(&text).map_err(|problem| {
+        let message = match problem {
+            BackoffProblem::Duration { text, problem } => problem.message(&text, FORMS),
+            BackoffProblem::MissingEnd => with_hint(
+                FORMS.to_owned(),
+                Some("an exponential backoff needs both ends".to_owned()),
+            ),
+            BackoffProblem::Inclusive { suggestion } => with_hint(
+                FORMS.to_owned(),
+                Some(format!(
+                    "did you mean \"{suggestion}\"? (`..` includes the maximum)"
+                )),
+            ),
+            BackoffProblem::Shrinks { first, max } => {
+                let swapped = text
+                    .split_once("..")
+                    .map(|(first, max)| format!("{max}..{first}"))
+                    .unwrap_or_default();
+                format!(
+                    "this backoff's maximum ({max}) is below its first delay ({first}): an exponential backoff doubles from its first delay up to its maximum; did you mean \"{swapped}\"?"
+                )
+            }
+            BackoffProblem::StartsAtZero => {
+                "an exponential backoff cannot start at 0: it doubles its first delay, and 0 doubled stays 0; start above 0, such as `1ms..5s`".to_owned()
+            }
+        };
+        syn::Error::new(string.span(), message)
+    })
+}
+
+/// The string of a duration key (`timeout`, `backoff`), or the error for any other value:
+/// when the value is a duration written without its quotes (`timeout = 2s`, which Rust reads
+/// as the number 2 with a suffix), saying how to quote it.
+fn duration_string<'a>(
+    value: &'a Expr,
+    key: &str,
+    example: &str,
+    parses: impl Fn(&str) -> bool,
+) -> syn::Result<&'a LitStr> {
+    if let Some(Lit::Str(string)) = literal(value) {
+        return Ok(string);
+    }
+    let written: String = value
+        .to_token_stream()
+        .to_string()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let message = if parses(&written) {
+        format!("`{key}` takes a string: write `{key} = \"{written}\"`, with the quotes")
+    } else if matches!(literal(value), Some(Lit::Int(_) | Lit::Float(_))) {
+        format!(
+            "`{key}` takes a string with a unit, not a number: write it in quotes, such as `{key} = \"{example}\"`"
+        )
+    } else {
+        format!("`{key}` takes a duration string, such as `{key} = \"{example}\"`")
+    };
+    Err(match literal(value) {
+        Some(other) => syn::Error::new(other.span(), message),
+        None => syn::Error::new_spanned(value, message),
+    })
+}
+
+fn with_hint(message: String, hint: Option<String>) -> String {
+    match hint {
+        Some(hint) => format!("{message}; {hint}"),
+        None => message,
+    }
+}
+
+/// `spawn = true` or `spawn = false`.
+fn spawn(value: &Expr) -> syn::Result<Spanned<bool>> {
+    match literal(value) {
+        Some(Lit::Bool(boolean)) => Ok(Spanned {
+            value: boolean.value,
+            span: boolean.span,
+        }),
+        Some(Lit::Str(string)) if matches!(string.value().as_str(), "true" | "false") => {
+            Err(syn::Error::new(
+                string.span(),
+                format!(
+                    "`spawn` takes `true` or `false`, not a string: write `spawn = {}`",
+                    string.value()
+                ),
+            ))
+        }
+        Some(other) => Err(syn::Error::new(
+            other.span(),
+            "`spawn` takes `true` or `false`, such as `spawn = true`",
+        )),
+        None => Err(syn::Error::new_spanned(
+            value,
+            "`spawn` takes `true` or `false`, such as `spawn = true`",
+        )),
+    }
+}
+
 /// `crate = "path::to::retry_pool"`.
 fn krate(value: &Expr) -> syn::Result<Path> {
     const EXPECTED: &str = "`crate` takes the path of the retry-pool crate as a string, such as `crate = \"my_reexport\"`";
@@ -336,6 +476,9 @@ fn example(key: &str) -> &'static str {
         "concurrency" => "concurrency = 8",
         "retry" => "retry = \"lifo\"",
         "attempts" => "attempts = 3",
+        "backoff" => "backoff = \"50ms\"",
+        "timeout" => "timeout = \"2s\"",
+        "spawn" => "spawn = true",
         _ => "crate = \"my_reexport\"",
     }
 }
@@ -343,11 +486,6 @@ fn example(key: &str) -> &'static str {
 /// `` `a`, `b` or `c` `` (with `quote` around each word).
 fn list(words: &[&str], quote: &str) -> String {
     join(words, quote, "or")
-}
-
-/// `` `a`, `b` and `c` ``.
-fn all(words: &[&str], quote: &str) -> String {
-    join(words, quote, "and")
 }
 
 fn join(words: &[&str], quote: &str, conjunction: &str) -> String {
@@ -473,17 +611,17 @@ mod tests {
         );
         assert_eq!(
             messages(quote!(workers = 8)),
-            ["unknown key `workers`; expected `concurrency`, `retry`, `attempts` or `crate`"]
+            [
+                "unknown key `workers`; expected `concurrency`, `retry`, `attempts`, `backoff`, `timeout`, `spawn` or `crate`"
+            ]
+        );
+        assert_eq!(
+            messages(quote!(timout = "2s")),
+            ["unknown key `timout`; did you mean `timeout`?"]
         );
         assert_eq!(
             messages(quote!(concurrency = 8, concurrency = 9)),
             ["duplicate key `concurrency`; each key may be given once"]
-        );
-        assert_eq!(
-            messages(quote!(timeout = "2s")),
-            [
-                "`timeout` is not supported yet; the supported keys are `concurrency`, `retry`, `attempts` and `crate`"
-            ]
         );
         assert_eq!(
             messages(quote!(concurrency)),
@@ -497,11 +635,92 @@ mod tests {
             concurency = 8,
             retry = lifo,
             attempts = 0,
-            timeout = "2s",
+            timeout = "2 s",
             backoff(1),
             crate = 3
         ));
         assert_eq!(found.len(), 6, "{found:#?}");
+    }
+
+    #[test]
+    fn timeout_is_a_duration_above_zero() {
+        let args = parse_ok(quote!(timeout = "1.5s"));
+        assert_eq!(args.timeout.unwrap().value, Nanos(1_500_000_000));
+        assert_eq!(
+            messages(quote!(timeout = "2 seconds")),
+            [
+                "expected a duration such as `250ms`, `2s` or `1m`: a number followed by one of the units `ns`, `us`, `ms`, `s`, `m`, `h`; did you mean \"2s\"?"
+            ]
+        );
+        assert!(messages(quote!(timeout = "0ms"))[0].starts_with("`timeout` must be above 0"));
+        assert!(
+            messages(quote!(timeout = "10"))[0]
+                .ends_with("\"10\" has no unit: did you mean \"10ms\" or \"10s\"?")
+        );
+        assert!(messages(quote!(timeout = "-1s"))[0].ends_with("cannot be negative"));
+        assert!(messages(quote!(timeout = "9999999h"))[0].contains("too long"));
+        assert_eq!(
+            messages(quote!(timeout = 2)),
+            [
+                "`timeout` takes a string with a unit, not a number: write it in quotes, such as `timeout = \"2s\"`"
+            ]
+        );
+        assert_eq!(
+            messages(quote!(timeout = 2s)),
+            ["`timeout` takes a string: write `timeout = \"2s\"`, with the quotes"]
+        );
+        assert!(
+            messages(quote!(timeout = Duration::from_secs(2)))[0]
+                .starts_with("`timeout` takes a duration string")
+        );
+    }
+
+    #[test]
+    fn backoff_is_fixed_or_a_range() {
+        let args = parse_ok(quote!(backoff = "50ms"));
+        assert_eq!(
+            args.backoff.unwrap().value,
+            duration::Backoff::Fixed(Nanos(50_000_000))
+        );
+        let args = parse_ok(quote!(backoff = "50ms..5s"));
+        assert_eq!(
+            args.backoff.unwrap().value,
+            duration::Backoff::Exponential {
+                first: Nanos(50_000_000),
+                max: Nanos(5_000_000_000)
+            }
+        );
+        assert_eq!(
+            messages(quote!(backoff = "5s..50ms")),
+            [
+                "this backoff's maximum (50ms) is below its first delay (5s): an exponential backoff doubles from its first delay up to its maximum; did you mean \"50ms..5s\"?"
+            ]
+        );
+        assert!(messages(quote!(backoff = "0ms..1s"))[0].contains("cannot start at 0"));
+        assert!(messages(quote!(backoff = "50ms.."))[0].ends_with("needs both ends"));
+        assert!(messages(quote!(backoff = "fast"))[0].starts_with("expected a backoff such as"));
+        assert_eq!(
+            messages(quote!(backoff = 50ms..5s)),
+            ["`backoff` takes a string: write `backoff = \"50ms..5s\"`, with the quotes"]
+        );
+    }
+
+    #[test]
+    fn spawn_is_a_bool() {
+        assert!(parse_ok(quote!(spawn = true)).spawn.unwrap().value);
+        assert!(!parse_ok(quote!(spawn = false)).spawn.unwrap().value);
+        assert_eq!(
+            messages(quote!(spawn = "true")),
+            ["`spawn` takes `true` or `false`, not a string: write `spawn = true`"]
+        );
+        assert_eq!(
+            messages(quote!(spawn = 1)),
+            ["`spawn` takes `true` or `false`, such as `spawn = true`"]
+        );
+        assert_eq!(
+            messages(quote!(spawn)),
+            ["`spawn` takes a value, such as `spawn = true`"]
+        );
     }
 
     #[test]

@@ -41,6 +41,7 @@ use syn::visit::Visit;
 use syn::{Block, ItemFn, Path, ReturnType, Stmt, Type};
 
 use crate::args::{self, Concurrency, Retry};
+use crate::duration::{Backoff, Nanos};
 use crate::errors::Errors;
 use crate::fallback;
 use crate::item::{self, Target};
@@ -152,6 +153,21 @@ fn pooled_body(config: &Config, block: &Block, declared: Option<&Type>) -> Token
             quote!(.attempts(#attempts))
         }
     };
+    let backoff = match config.backoff {
+        None => TokenStream::new(),
+        Some(Backoff::Fixed(delay)) => {
+            let delay = duration(delay);
+            quote!(.backoff(#krate::Backoff::fixed(#delay)))
+        }
+        Some(Backoff::Exponential { first, max }) => {
+            let (first, max) = (duration(first), duration(max));
+            quote!(.backoff(#krate::Backoff::exponential(#first, #max)))
+        }
+    };
+    let timeout = config.timeout.map(|timeout| {
+        let timeout = duration(timeout);
+        quote!(.timeout(#timeout))
+    });
 
     // When the declared type is not a `Result`, the signature reports it; the body's
     // checks of it are spanned there too, so that rustc folds them into that one error
@@ -164,18 +180,117 @@ fn pooled_body(config: &Config, block: &Block, declared: Option<&Type>) -> Token
         },
         _ => TokenStream::new(),
     };
-    let tasks = quote_spanned!(block.span()=> async move #block);
+    // Spawned, the result is taken apart into its `Ok` and `Err` where the declared type is
+    // (see `spawn_call`).
+    let finish = Finish {
+        spawn: config.spawn,
+        krate: krate_there.clone(),
+        declared: span,
+    };
     let attempt = match config.retry {
-        Retry::None => attempt_once(krate, block),
-        Retry::Lifo | Retry::Fifo => attempt_again(krate, block),
+        Retry::None => attempt_once(krate, block, &finish),
+        Retry::Lifo | Retry::Fifo => attempt_again(krate, block, &finish),
     };
 
-    let call = quote_spanned!(span=> #krate_there::__private::pooled(#pool, #tasks, #attempt));
+    let call = if config.spawn {
+        spawn_call(krate, block, span, &attempt, &pool)
+    } else {
+        let tasks = quote_spanned!(block.span()=> async move #block);
+        quote_spanned!(span=> #krate_there::__private::pooled(#pool, #tasks, #attempt))
+    };
     quote! {
         let #concurrency = #concurrency_value;
-        let #pool = #krate::Pool::new(#concurrency) #retry #attempts;
+        let #pool = #krate::Pool::new(#concurrency) #retry #attempts #backoff #timeout;
         #declared_check
         #call
+    }
+}
+
+// Input: the body, the attempt and the pool of a `spawn = true` function.
+// Output: the call that checks what crosses to the worker threads, then builds the stream:
+//
+//     let checked = __private::spawnable(
+//         async move { let tasks = { body }; __private::static_tasks(tasks) },
+//         attempt,
+//         ::core::marker::PhantomData,
+//     );
+//     __private::spawn_pooled(pool, checked)
+//
+// `spawnable` and `static_tasks` are located on the user's tasks, where rustc reports a task
+// that is not `Send` or not `'static`: once, as every failing part of the bound is reported
+// at the same place. `PhantomData` (the one argument whose type mentions the result) and
+// `spawn_pooled` are located on the declared return type, where a `Result` that is not
+// `Send` is reported, and where a type that is not a `Result` is reported by the signature
+// already (rustc folds the same error at the same place into one).
+fn spawn_call(
+    krate: &Path,
+    block: &Block,
+    declared: Span,
+    attempt: &TokenStream,
+    pool: &syn::Ident,
+) -> TokenStream {
+    let (first, last) = tasks_range(block);
+    let listed = local("tasks");
+    let statics = located(
+        quote!(#krate::__private::static_tasks(#listed)),
+        first,
+        last,
+    );
+    let body = quote_spanned!(block.span()=> async move {
+        let #listed = #block;
+        #statics
+    });
+    let attempt = located(attempt.clone(), first, last);
+    let result = located(quote!(::core::marker::PhantomData), declared, declared);
+    let check = located(
+        quote!(#krate::__private::spawnable(#body, #attempt, #result)),
+        first,
+        last,
+    );
+    let checked = local("checked");
+    // Passed through a call of the user's context: rustc reports a bound on an argument of
+    // the macro's context at the attribute instead.
+    let (pool_there, checked_there) = (
+        quote_spanned!(declared=> ::core::convert::identity(#pool)),
+        quote_spanned!(declared=> ::core::convert::identity(#checked)),
+    );
+    let build = located(
+        quote!(#krate::__private::spawn_pooled(#pool_there, #checked_there)),
+        declared,
+        declared,
+    );
+    quote! {
+        {
+            let #checked = #check;
+            #build
+        }
+    }
+}
+
+/// What becomes of an attempt's result (an `Option<R>`: `None` when it timed out).
+struct Finish {
+    spawn: bool,
+    /// The runtime's path, spanned on the declared return type.
+    krate: TokenStream,
+    declared: Span,
+}
+
+impl Finish {
+    // Input: the attempt's result.
+    // Output: in place, the same; spawned, `__private::into_result(result)`, which takes it
+    // apart into its `Ok` and `Err` types, where the declared return type is (see
+    // `spawn_call`). The call is of the user's context (as is `identity`, around the
+    // argument), so that rustc reports it there rather than at the attribute.
+    fn apply(&self, result: TokenStream) -> TokenStream {
+        if !self.spawn {
+            return result;
+        }
+        let Finish {
+            krate, declared, ..
+        } = self;
+        quote_spanned! {*declared=>
+            #krate::__private::into_result(::core::convert::identity(#result))
+        }
     }
 }
 
@@ -183,7 +298,7 @@ fn pooled_body(config: &Config, block: &Block, declared: Option<&Type>) -> Token
 // Output: the attempt, written here where the task's type is concrete, so that its future's
 // `Send` can be proven even when the task borrows the function's arguments. It captures
 // nothing, so it coerces to the `fn` pointer the runtime stores.
-fn attempt_again(krate: &Path, block: &Block) -> TokenStream {
+fn attempt_again(krate: &Path, block: &Block, finish: &Finish) -> TokenStream {
     let task = local("task");
     let limits = local("limits");
     let result = local("result");
@@ -191,12 +306,13 @@ fn attempt_again(krate: &Path, block: &Block) -> TokenStream {
     // reporting on the user's tasks, not on this code. When the check fails, the task's type
     // becomes an error type, so `#task()` adds no second error.
     let checked = spanned_as_tasks(block, &task);
+    let attempted = finish.apply(quote!(#limits.apply(#task()).await));
     quote! {
         |#task, #limits| {
             #[allow(unused_mut)]
             let mut #task = #krate::__private::restartable(#checked);
             async move {
-                let #result = #limits.apply(#task()).await;
+                let #result = #attempted;
                 (::core::option::Option::Some(#task), #result)
             }
         }
@@ -205,17 +321,17 @@ fn attempt_again(krate: &Path, block: &Block) -> TokenStream {
 
 // Input: a task of a non-retrying pool: a plain future or a closure.
 // Output: its one attempt. `Task::start` tells the two apart by a marker type inferred here.
-fn attempt_once(krate: &Path, block: &Block) -> TokenStream {
+fn attempt_once(krate: &Path, block: &Block, finish: &Finish) -> TokenStream {
     let task = local("task");
     let limits = local("limits");
     // Reported on the user's tasks when they are neither futures nor closures.
     let task_there = spanned_as_tasks(block, &task);
+    let result = finish.apply(quote! {
+        #limits.apply(#krate::__private::Task::start(#task_there)).await
+    });
     quote! {
         |#task, #limits| async move {
-            (
-                ::core::option::Option::None,
-                #limits.apply(#krate::__private::Task::start(#task_there)).await,
-            )
+            (::core::option::Option::None, #result)
         }
     }
 }
@@ -224,6 +340,14 @@ fn attempt_once(krate: &Path, block: &Block) -> TokenStream {
 /// `(task,).0`, whose parenthesis is spanned on the tasks' first token and whose `.0` on
 /// their last, so that rustc reports an error about `task` under the whole expression.
 fn spanned_as_tasks(block: &Block, task: &syn::Ident) -> TokenStream {
+    let (first, last) = tasks_range(block);
+    let task = quote_spanned!(first=> (#task,));
+    quote_spanned!(last=> #task.0)
+}
+
+/// The spans of the first and the last token of the body's tasks (its tail expression, or
+/// the block).
+fn tasks_range(block: &Block) -> (Span, Span) {
     let tasks = match block.stmts.last() {
         Some(Stmt::Expr(tail, None)) => tail.to_token_stream(),
         _ => block.to_token_stream(),
@@ -233,8 +357,36 @@ fn spanned_as_tasks(block: &Block, task: &syn::Ident) -> TokenStream {
         .next()
         .map_or_else(|| block.span(), |token| token.span());
     let last = tokens.last().map_or(first, |token: TokenTree| token.span());
-    let task = quote_spanned!(first=> (#task,));
-    quote_spanned!(last=> #task.0)
+    (first, last)
+}
+
+/// An expression (a call, a closure) moved to span `first..last`: its top-level tokens are
+/// located at `first`, but the last one (the call's parentheses, the closure's body) at
+/// `last`, so that rustc reports errors about the whole expression under that range. Only
+/// locations change: names resolve as before.
+fn located(expression: TokenStream, first: Span, last: Span) -> TokenStream {
+    let mut tokens: Vec<TokenTree> = expression.into_iter().collect();
+    let count = tokens.len();
+    for (index, token) in tokens.iter_mut().enumerate() {
+        let at = if index + 1 == count { last } else { first };
+        match token {
+            // Generated locals keep their hygiene.
+            TokenTree::Ident(ident) if ident.to_string().starts_with(LOCAL_PREFIX) => {
+                ident.set_span(ident.span().located_at(at));
+            }
+            // The rest (absolute paths, punctuation) is the user's, as their own code: an
+            // expression spanning tokens of two contexts would be reported twice.
+            _ => token.set_span(at),
+        }
+    }
+    tokens.into_iter().collect()
+}
+
+/// `::core::time::Duration::from_millis(250)`: the coarsest exact constructor.
+fn duration(nanos: Nanos) -> TokenStream {
+    let (constructor, value) = nanos.constructor();
+    let constructor = syn::Ident::new(constructor, Span::call_site());
+    quote!(::core::time::Duration::#constructor(#value))
 }
 
 fn mentions_impl_trait(ty: &Type) -> bool {
@@ -251,8 +403,10 @@ fn mentions_impl_trait(ty: &Type) -> bool {
 
 /// A generated local: invisible to the user's code, and theirs to it.
 fn local(name: &str) -> syn::Ident {
-    format_ident!("__retry_pool_{}", name, span = Span::mixed_site())
+    format_ident!("{}{}", LOCAL_PREFIX, name, span = Span::mixed_site())
 }
+
+const LOCAL_PREFIX: &str = "__retry_pool_";
 
 #[cfg(test)]
 mod tests {
@@ -313,6 +467,76 @@ mod tests {
             "{out}"
         );
         assert!(!out.contains(". retry ("), "{out}");
+    }
+
+    #[test]
+    fn time_keys_configure_the_pool() {
+        let out = expand_str(
+            quote!(
+                concurrency = 4,
+                retry = "fifo",
+                backoff = "50ms..1.5s",
+                timeout = "250us"
+            ),
+            quote!(
+                async fn f(urls: Vec<String>) -> Result<usize, ()> {
+                    urls.into_iter().map(|url| async move || Ok(url.len()))
+                }
+            ),
+        );
+        assert!(
+            out.contains(
+                ". backoff (:: retry_pool :: Backoff :: exponential (:: core :: time :: Duration :: from_millis (50u64) , :: core :: time :: Duration :: from_millis (1500u64)))"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains(". timeout (:: core :: time :: Duration :: from_micros (250u64))"),
+            "{out}"
+        );
+        assert!(
+            out.contains(":: retry_pool :: __private :: pooled ("),
+            "{out}"
+        );
+        let out = expand_str(
+            quote!(concurrency = 4, retry = "lifo", backoff = "2s"),
+            quote!(
+                async fn f(urls: Vec<String>) -> Result<usize, ()> {
+                    urls.into_iter().map(|url| async move || Ok(url.len()))
+                }
+            ),
+        );
+        assert!(
+            out.contains(
+                ". backoff (:: retry_pool :: Backoff :: fixed (:: core :: time :: Duration :: from_secs (2u64)))"
+            ),
+            "{out}"
+        );
+        assert!(!out.contains(". timeout"), "{out}");
+    }
+
+    #[test]
+    fn spawn_checks_then_spawns() {
+        let out = expand_str(
+            quote!(concurrency = 4, spawn = true),
+            quote!(
+                async fn f(urls: Vec<String>) -> Result<usize, ()> {
+                    urls.into_iter().map(|url| async move { Ok(url.len()) })
+                }
+            ),
+        );
+        for expected in [
+            ":: retry_pool :: __private :: spawnable (",
+            ":: retry_pool :: __private :: static_tasks (",
+            ":: retry_pool :: __private :: spawn_pooled (",
+            ":: retry_pool :: __private :: into_result (",
+        ] {
+            assert!(out.contains(expected), "{expected}: {out}");
+        }
+        assert!(!out.contains("__private :: pooled ("), "{out}");
+        if std::env::var_os("RETRY_POOL_SHOW_EXPANSION").is_some() {
+            println!("{out}");
+        }
     }
 
     #[test]

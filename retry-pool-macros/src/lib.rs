@@ -6,6 +6,7 @@
 #![warn(rust_2018_idioms, unreachable_pub)]
 
 mod args;
+mod duration;
 mod errors;
 mod expand;
 mod fallback;
@@ -63,6 +64,9 @@ use proc_macro::TokenStream;
 /// | `concurrency` | integer literal ≥ 1, or any expression | required |
 /// | `retry` | `"lifo"`, `"fifo"` or `"none"` | `"none"` |
 /// | `attempts` | integer literal ≥ 1 | 3 when retrying, 1 otherwise |
+/// | `backoff` | duration string: `"50ms"` (fixed) or `"50ms..5s"` (exponential) | none |
+/// | `timeout` | duration string, above 0, per attempt | none |
+/// | `spawn` | `true` or `false` | `false` |
 /// | `crate` | path of the runtime crate, as a string | `"::retry_pool"` |
 ///
 /// ## `concurrency = 8`
@@ -104,14 +108,138 @@ use proc_macro::TokenStream;
 /// `crate = "my_reexport"` makes every generated path `my_reexport::...` instead of
 /// `::retry_pool::...`.
 ///
-/// ## Reserved: `backoff`, `timeout`, `spawn`
+/// ## Durations
 ///
-/// Not supported yet: each is a compile error, never silently ignored.
+/// `backoff` and `timeout` take durations as strings, checked at compile time: a whole or
+/// decimal number followed by a unit, with no space.
+///
+/// | unit | | examples |
+/// |---|---|---|
+/// | `ns` | nanoseconds | `"500ns"` |
+/// | `us` | microseconds | `"250us"` |
+/// | `ms` | milliseconds | `"50ms"`, `"1_500ms"` |
+/// | `s` | seconds | `"2s"`, `"1.5s"` |
+/// | `m` | minutes | `"1m"`, `"0.5m"` |
+/// | `h` | hours | `"1h"` |
+///
+/// `_` may separate digits, as in Rust. A decimal must come to a whole number of
+/// nanoseconds (`"0.5ns"` is an error), and a duration must be under about 584 years (64
+/// bits of nanoseconds). Anything else (`"2 seconds"`, `"fast"`, `"-1s"`, `"10"` without a
+/// unit) is one compile error on the string, saying the accepted forms and, when it can
+/// tell, what was meant (`did you mean "2s"?`). A duration written without its quotes
+/// (`timeout = 2s`) is an error saying to quote it.
+///
+/// ## `timeout = "2s"`
+///
+/// The longest one attempt may run: an attempt still running then is dropped (a future is
+/// dropped between two polls: code that blocks without `.await` is not cut short) and
+/// counts as a failed attempt, retried as any other failure; when it was the last attempt,
+/// the task's `Failure` says `is_timeout()`. `"0ms"` is an error, as every
+/// attempt would time out. Needs a tokio runtime with its clock enabled.
+///
+/// ```ignore
+/// #[pooled(concurrency = 8, retry = "lifo", timeout = "2s")]
+/// // adds to the pool:
+/// .timeout(::core::time::Duration::from_secs(2))
+/// ```
+///
+/// The duration is written with the coarsest exact constructor: `"1.5s"` is
+/// `Duration::from_millis(1500)`, `"250us"` is `Duration::from_micros(250)`. The timeout is
+/// applied inside each attempt (`limits.apply(..)` below), so that a timed-out attempt
+/// hands its task back for the retry.
+///
+/// ## `backoff = "50ms"` or `backoff = "50ms..5s"`
+///
+/// How long a failed task waits before it may run again. A task waiting out its backoff
+/// holds no slot: other tasks run meanwhile. Once the wait is over, it runs before the
+/// input not yet pulled (under `"fifo"` too, so FIFO with a backoff suits an endless
+/// input).
+///
+/// - `"50ms"`: the same delay after every failure, `Backoff::fixed`.
+/// - `"50ms..5s"`: exponential, 50ms after the first failure, doubling after each further
+///   one up to 5s, each delay drawn between half of it and all of it (jitter), so that tasks
+///   that failed together do not all come back at once: `Backoff::exponential`. The
+///   maximum must be at least the first delay (`"5s..50ms"` is an error), and the first
+///   delay above 0.
+///
+/// A backoff needs retrying: `backoff` without `retry = "lifo"` or `"fifo"` is an error on
+/// `backoff`.
+///
+/// ```ignore
+/// #[pooled(concurrency = 8, retry = "lifo", backoff = "50ms..5s")]
+/// // adds to the pool:
+/// .backoff(::retry_pool::Backoff::exponential(
+///     ::core::time::Duration::from_millis(50),
+///     ::core::time::Duration::from_secs(5),
+/// ))
+/// // and `backoff = "50ms"`:
+/// .backoff(::retry_pool::Backoff::fixed(::core::time::Duration::from_millis(50)))
+/// ```
+///
+/// ## `spawn = true`
+///
+/// Runs every attempt as a tokio task on the runtime's worker threads, so that CPU-heavy
+/// tasks use every core (`Pool::spawn`, for tasks whose types are only known here). The
+/// stream must be polled within a tokio runtime. What changes:
+///
+/// - The body still runs in place, on the stream's first polls: it may borrow the
+///   arguments (`&self` included) to list the work. What it returns crosses to the worker
+///   threads, so the iterator, its tasks, the future of each attempt and the `Result` they
+///   return must be `Send + 'static`: tasks own what they use, such as an `Arc` cloned out
+///   of `self`. A driver task then keeps the pool full while the consumer is busy, with up
+///   to `concurrency` finished outcomes waiting for it.
+/// - The return type is unchanged: `impl Stream<Item = Result<T, Failure<E>>> + Unpin`,
+///   which still borrows what the arguments borrow, and is `Send` whenever the body is.
+/// - A panicking attempt ends its task with `is_panic()`; dropping the stream aborts every
+///   attempt in flight.
+///
+/// ```ignore
+/// impl Service {
+///     #[pooled(concurrency = self.limit, retry = "lifo", spawn = true)]
+///     async fn render(&self, pages: Vec<Page>) -> Result<Html, RenderError> {
+///         let templates = Arc::clone(&self.templates); // owned by the tasks, not borrowed
+///         pages.into_iter().map(move |page| {
+///             let templates = Arc::clone(&templates);
+///             async move || templates.render(&page)
+///         })
+///     }
+/// }
+/// ```
+///
+/// Mistakes are compile errors at the user's code: a task that is not `Send` (an `Rc`
+/// captured, a `RefCell` borrow held across an `.await`) reads "spawned pools need
+/// `Send + 'static` tasks, but `{async closure@..}` is not `Send`", under the body's tasks;
+/// a `Result` that is not `Send` reads "spawned pools need a `Send + 'static` result", on
+/// the declared return type. A task that borrows an argument or a local is reported by
+/// rustc's borrow checker, which takes no custom message, as that borrow escaping the
+/// function ("borrowed data escapes outside of function", "`x` does not live long
+/// enough"), pointing at the borrowed argument and at the tasks.
+///
+/// What `spawn = true` expands to, in short (beside the pool, as above):
+///
+/// ```ignore
+/// let checked = ::retry_pool::__private::spawnable(
+///     // The body, in place; `static_tasks` is the `'static` check of its tasks.
+///     async move {
+///         let tasks = { urls.into_iter().map(..) };
+///         ::retry_pool::__private::static_tasks(tasks)
+///     },
+///     // The attempt, as without `spawn`; its result is taken apart into `Ok` and `Err`.
+///     |task, limits| { .. ::retry_pool::__private::into_result(limits.apply(task()).await) .. },
+///     // Where the `Result` is checked (located on the declared return type).
+///     ::core::marker::PhantomData,
+/// );
+/// ::retry_pool::__private::spawn_pooled(pool, checked)
+/// ```
+///
+/// `spawnable` checks the `Send` bounds (with the messages above) where the task types are
+/// concrete, and keeps a function that spawns them; `spawn_pooled` builds the stream, which
+/// runs the body on its first polls and hands the tasks to `Pool::spawn`'s driver.
 ///
 /// # What this expands to
 ///
 /// ```ignore
-/// #[pooled(concurrency = 8, retry = "lifo", attempts = 4)]
+/// #[pooled(concurrency = 8, retry = "lifo", attempts = 4, backoff = "50ms", timeout = "2s")]
 /// pub async fn fetch_all(client: &Client, urls: Vec<String>) -> Result<Page, FetchError> {
 ///     urls.into_iter().map(move |url| async move || client.get(&url).await)
 /// }
@@ -123,7 +251,9 @@ use proc_macro::TokenStream;
 ///     let concurrency = ::retry_pool::__private::concurrency(8);
 ///     let pool = ::retry_pool::Pool::new(concurrency)
 ///         .retry(::retry_pool::Retry::Lifo)
-///         .attempts(4);
+///         .attempts(4)
+///         .backoff(::retry_pool::Backoff::fixed(::core::time::Duration::from_millis(50)))
+///         .timeout(::core::time::Duration::from_secs(2));
 ///     ::retry_pool::__private::pooled(
 ///         pool,
 ///         // The body, listing the tasks when the stream is first polled.

@@ -5,6 +5,7 @@ use proc_macro2::Span;
 use syn::Path;
 
 use crate::args::{Args, Concurrency, Retry};
+use crate::duration::{Backoff, Nanos};
 use crate::errors::Errors;
 
 /// What the expansion follows: every key checked and defaulted.
@@ -13,6 +14,12 @@ pub(crate) struct Config {
     pub(crate) retry: Retry,
     /// Total attempts per task, the first one included.
     pub(crate) attempts: u32,
+    /// Only when retrying.
+    pub(crate) backoff: Option<Backoff>,
+    /// Per attempt.
+    pub(crate) timeout: Option<Nanos>,
+    /// Attempts as tokio tasks (`__private::spawn_pooled`), or in place.
+    pub(crate) spawn: bool,
     pub(crate) krate: Path,
 }
 
@@ -32,18 +39,28 @@ pub(crate) fn validate(args: Args, errors: &mut Errors) -> Option<Config> {
     let krate = krate(&args);
     let retry = args.retry.map_or(Retry::None, |retry| retry.value);
 
+    // A `retry` with a mistake of its own is not "none".
+    let retry_unknown = args.retry.is_none() && args.was_written("retry");
+    let no_retry_because = match args.retry {
+        Some(_) => "`retry = \"none\"` runs each task once",
+        None => "`retry` is `\"none\"` by default, which runs each task once",
+    };
+    if let Some(backoff) = args.backoff {
+        if !retry.retries() && !retry_unknown {
+            errors.push(syn::Error::new(
+                backoff.key,
+                format!(
+                    "`backoff` is the delay before a failed task runs again, but {no_retry_because}; add `retry = \"lifo\"` or `retry = \"fifo\"`"
+                ),
+            ));
+        }
+    }
     if let Some(attempts) = args.attempts {
-        // A `retry` with a mistake of its own is not "none".
-        let retry_unknown = args.retry.is_none() && args.was_written("retry");
         if attempts.value > 1 && !retry.retries() && !retry_unknown {
-            let why = match args.retry {
-                Some(_) => "but `retry = \"none\"` runs each task once",
-                None => "but `retry` is `\"none\"` by default, which runs each task once",
-            };
             errors.push(syn::Error::new(
                 attempts.span,
                 format!(
-                    "`attempts = {}` needs a retry policy, {why}; add `retry = \"lifo\"` or `retry = \"fifo\"`",
+                    "`attempts = {}` needs a retry policy, but {no_retry_because}; add `retry = \"lifo\"` or `retry = \"fifo\"`",
                     attempts.value
                 ),
             ));
@@ -72,6 +89,9 @@ pub(crate) fn validate(args: Args, errors: &mut Errors) -> Option<Config> {
         concurrency,
         retry,
         attempts,
+        backoff: args.backoff.map(|backoff| backoff.value),
+        timeout: args.timeout.map(|timeout| timeout.value),
+        spawn: args.spawn.is_some_and(|spawn| spawn.value),
         krate,
     })
 }
@@ -129,6 +149,56 @@ mod tests {
     }
 
     #[test]
+    fn time_and_threads() {
+        let config = check(quote!(
+            concurrency = 8,
+            retry = "lifo",
+            backoff = "50ms..5s",
+            timeout = "2s",
+            spawn = true
+        ))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            config.backoff,
+            Some(Backoff::Exponential {
+                first: Nanos(50_000_000),
+                max: Nanos(5_000_000_000)
+            })
+        );
+        assert_eq!(config.timeout, Some(Nanos(2_000_000_000)));
+        assert!(config.spawn);
+        let config = check(quote!(concurrency = 8)).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            (config.backoff, config.timeout, config.spawn),
+            (None, None, false)
+        );
+        // A timeout needs no retry.
+        check(quote!(concurrency = 8, timeout = "1s")).unwrap_or_else(|e| panic!("{e:?}"));
+    }
+
+    #[test]
+    fn backoff_needs_retry() {
+        let errors = check(quote!(concurrency = 8, backoff = "50ms"))
+            .err()
+            .unwrap();
+        assert_eq!(
+            errors,
+            [
+                r#"`backoff` is the delay before a failed task runs again, but `retry` is `"none"` by default, which runs each task once; add `retry = "lifo"` or `retry = "fifo"`"#
+            ]
+        );
+        let errors = check(quote!(concurrency = 8, retry = "none", backoff = "50ms"))
+            .err()
+            .unwrap();
+        assert!(errors[0].contains(r#"but `retry = "none"` runs each task once"#));
+        // A misspelt policy is reported, not taken for "none".
+        let errors = check(quote!(concurrency = 8, retry = "lifoo", backoff = "50ms"))
+            .err()
+            .unwrap();
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+    }
+
+    #[test]
     fn missing_concurrency() {
         let errors = check(quote!(retry = "lifo")).err().unwrap();
         assert_eq!(errors.len(), 1);
@@ -147,7 +217,7 @@ mod tests {
         .err()
         .unwrap();
         assert_eq!(errors.len(), 2, "{errors:#?}");
-        let errors = check(quote!(retry = "fifo", timeout = "1s", attempts = 3))
+        let errors = check(quote!(retry = "fifo", timeout = "1 s", attempts = 3))
             .err()
             .unwrap();
         assert_eq!(errors.len(), 2, "{errors:#?}");
