@@ -1,0 +1,634 @@
+//! Side-by-side throughput and peak memory of retry-pool against the anchors of
+//! DESIGN.md §7 (issue 5). One command runs everything and prints the tables of
+//! `benches/RESULTS.md`:
+//!
+//! ```text
+//! cargo bench --bench throughput
+//! ```
+//!
+//! Options (after `--`): `--runs N` timed runs per row (default 9; the median is reported),
+//! `--tasks N` tasks per run (default 1,000,000), `--only TEXT` rows whose name contains
+//! TEXT (and the anchors, unless `--solo` too), `--concurrency 8,64` the concurrencies,
+//! `--no-memory` / `--memory-only`, and `--quick` (100,000 tasks, 3 runs, for
+//! development). The whole default run takes about four minutes on 2 cores.
+//!
+//! Every task is a no-op that awaits `tokio::task::yield_now()` once and returns its
+//! index. Rows run on a tokio current-thread runtime (`enable_all`, as
+//! `#[tokio::main(flavor = "current_thread")]` builds it) unless their name says
+//! otherwise. The rows of one round run one after another and the rounds are repeated, so
+//! that the machine's slow moments spread over every row instead of landing on one.
+//! Throughput is tasks per second; each ratio is a median over the median of the anchor
+//! row of the same concurrency (`buffer_unordered`, or `buffer_unordered` with in-future
+//! retries for the rows with failures).
+//!
+//! Peak memory is measured in a child process per case (this binary, run again with
+//! `--memory-child`), which reads its peak resident set (`VmHWM` of /proc/self/status)
+//! after pulling every task.
+
+use std::future::Future;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use futures::stream::{self, FuturesUnordered, StreamExt};
+use retry_pool::{Pool, Retry};
+use tokio::runtime::Runtime;
+use tokio::task::JoinSet;
+
+/// One no-op task: yields to the executor once, then returns its index.
+async fn noop(index: u64) -> Result<u64, u64> {
+    tokio::task::yield_now().await;
+    Ok(index)
+}
+
+/// The same as a task that can be started again.
+fn noop_task(index: u64) -> impl AsyncFnMut() -> Result<u64, u64> {
+    async move || noop(index).await
+}
+
+/// Whether task `index` fails its first attempt: every ninth task does, so that one
+/// attempt in ten fails (`n/9` failures among `n + n/9` attempts).
+fn fails_first(index: u64) -> bool {
+    index % 9 == 0
+}
+
+/// A task whose first attempt fails when [`fails_first`] says so.
+fn flaky_task(index: u64) -> impl AsyncFnMut() -> Result<u64, u64> {
+    let mut fail = fails_first(index);
+    async move || {
+        tokio::task::yield_now().await;
+        if std::mem::take(&mut fail) {
+            Err(index)
+        } else {
+            Ok(index)
+        }
+    }
+}
+
+/// Attempts per task when retrying.
+const ATTEMPTS: u32 = 3;
+
+/// The same task as one future that retries inside itself, up to [`ATTEMPTS`] attempts.
+async fn flaky_retrying(index: u64) -> Result<u64, u64> {
+    let mut task = flaky_task(index);
+    let mut attempt = 1;
+    loop {
+        match task().await {
+            Err(_) if attempt < ATTEMPTS => attempt += 1,
+            result => return result,
+        }
+    }
+}
+
+/// Adds up the `Ok` items of a stream: what every row hands back, to be checked.
+async fn sum_ok<S: futures::Stream<Item = Result<u64, E>> + Unpin, E>(mut outcomes: S) -> u64 {
+    let mut sum = 0;
+    while let Some(outcome) = outcomes.next().await {
+        if let Ok(value) = outcome {
+            sum += value;
+        }
+    }
+    sum
+}
+
+// ---------------------------------------------------------------------------------------
+// The rows. Each runs `n` tasks at concurrency `c` and returns the sum of their values.
+// ---------------------------------------------------------------------------------------
+
+async fn buffer_unordered(n: u64, c: usize) -> u64 {
+    sum_ok(stream::iter((0..n).map(noop)).buffer_unordered(c)).await
+}
+
+async fn futures_unordered_loop(n: u64, c: usize) -> u64 {
+    let mut tasks = (0..n).map(noop);
+    let mut running: FuturesUnordered<_> = tasks.by_ref().take(c).collect();
+    let mut sum = 0;
+    while let Some(outcome) = running.next().await {
+        if let Ok(value) = outcome {
+            sum += value;
+        }
+        if let Some(task) = tasks.next() {
+            running.push(task);
+        }
+    }
+    sum
+}
+
+/// A `JoinSet` refilled by hand: at most `c` spawned tasks at once.
+async fn join_set_loop(n: u64, c: usize) -> u64 {
+    let mut tasks = (0..n).map(noop);
+    let mut running = JoinSet::new();
+    for task in tasks.by_ref().take(c) {
+        running.spawn(task);
+    }
+    let mut sum = 0;
+    while let Some(joined) = running.join_next().await {
+        if let Ok(value) = joined.expect("a no-op task does not panic") {
+            sum += value;
+        }
+        if let Some(task) = tasks.next() {
+            running.spawn(task);
+        }
+    }
+    sum
+}
+
+async fn pool_run(n: u64, c: usize) -> u64 {
+    sum_ok(Pool::new(c).run((0..n).map(noop_task))).await
+}
+
+async fn pool_run_futures(n: u64, c: usize) -> u64 {
+    sum_ok(Pool::new(c).run_futures((0..n).map(noop))).await
+}
+
+/// The floor: `c` fixed lanes, lane `k` awaiting tasks `k`, `k + c`, `k + 2c`, ... one
+/// after another. No scheduler bookkeeping beyond `join_all` itself.
+async fn lanes(n: u64, c: usize) -> u64 {
+    let lanes = (0..c as u64).map(|lane| async move {
+        let mut sum = 0;
+        let mut index = lane;
+        while index < n {
+            if let Ok(value) = noop(index).await {
+                sum += value;
+            }
+            index += c as u64;
+        }
+        sum
+    });
+    futures::future::join_all(lanes).await.into_iter().sum()
+}
+
+async fn buffer_unordered_retrying(n: u64, c: usize) -> u64 {
+    sum_ok(stream::iter((0..n).map(flaky_retrying)).buffer_unordered(c)).await
+}
+
+async fn pool_lifo(n: u64, c: usize) -> u64 {
+    let tasks = (0..n).map(flaky_task);
+    sum_ok(
+        Pool::new(c)
+            .retry(Retry::Lifo)
+            .attempts(ATTEMPTS)
+            .run(tasks),
+    )
+    .await
+}
+
+// ---------------------------------------------------------------------------------------
+// The table.
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    CurrentThread,
+    MultiThread2,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Group {
+    /// No failures; anchor `buffer_unordered`.
+    NoOp,
+    /// 10% of attempts fail; anchor `buffer_unordered` with in-future retries.
+    Failing,
+}
+
+/// Starts a row's run of `n` tasks at concurrency `c`.
+type RunFn = fn(u64, usize) -> std::pin::Pin<Box<dyn Future<Output = u64>>>;
+
+#[derive(Clone, Copy)]
+struct Row {
+    name: &'static str,
+    group: Group,
+    runtime: Flavor,
+    /// Whether the other rows of its group are compared with it.
+    anchor: bool,
+    run: RunFn,
+}
+
+macro_rules! row {
+    ($name:expr, $group:ident, $runtime:ident, $anchor:expr, $f:ident) => {
+        Row {
+            name: $name,
+            group: Group::$group,
+            runtime: Flavor::$runtime,
+            anchor: $anchor,
+            // Boxed once per run, outside the tasks: one allocation per million tasks.
+            run: |n, c| Box::pin($f(n, c)),
+        }
+    };
+}
+
+fn rows() -> Vec<Row> {
+    vec![
+        row!(
+            "buffer_unordered",
+            NoOp,
+            CurrentThread,
+            true,
+            buffer_unordered
+        ),
+        row!(
+            "FuturesUnordered refill loop",
+            NoOp,
+            CurrentThread,
+            false,
+            futures_unordered_loop
+        ),
+        row!(
+            "JoinSet refill loop",
+            NoOp,
+            CurrentThread,
+            false,
+            join_set_loop
+        ),
+        row!(
+            "JoinSet refill loop, multi-thread (2 workers)",
+            NoOp,
+            MultiThread2,
+            false,
+            join_set_loop
+        ),
+        row!(
+            "retry-pool in-place `run` (async closures)",
+            NoOp,
+            CurrentThread,
+            false,
+            pool_run
+        ),
+        row!(
+            "retry-pool in-place `run_futures`",
+            NoOp,
+            CurrentThread,
+            false,
+            pool_run_futures
+        ),
+        // Rows still to come, from others (keep their names: the README quotes them):
+        //   "retry-pool spawned"                 (NoOp, current-thread and multi-thread 2)
+        //   "#[pooled] in-place"                 (NoOp, CurrentThread)
+        //   "#[pooled] LIFO, attempts 3"         (Failing, CurrentThread)
+        row!(
+            "floor: c fixed lanes (join_all)",
+            NoOp,
+            CurrentThread,
+            false,
+            lanes
+        ),
+        row!(
+            "buffer_unordered, retries inside each future",
+            Failing,
+            CurrentThread,
+            true,
+            buffer_unordered_retrying
+        ),
+        row!(
+            "retry-pool in-place LIFO, attempts 3",
+            Failing,
+            CurrentThread,
+            false,
+            pool_lifo
+        ),
+    ]
+}
+
+/// Rows that do not exist yet, printed so that the table shows where they go.
+const TO_COME: &[(&str, Group)] = &[
+    ("retry-pool spawned", Group::NoOp),
+    ("`#[pooled]` in-place", Group::NoOp),
+    ("`#[pooled]` LIFO, attempts 3", Group::Failing),
+];
+
+fn current_thread() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime")
+}
+
+fn multi_thread() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a multi-thread runtime")
+}
+
+/// Runs one row once; the time covers the tasks and nothing else.
+fn measure(runtimes: &(Runtime, Runtime), row: &Row, n: u64, c: usize) -> Duration {
+    let runtime = match row.runtime {
+        Flavor::CurrentThread => &runtimes.0,
+        Flavor::MultiThread2 => &runtimes.1,
+    };
+    let future = (row.run)(n, c);
+    let (elapsed, sum) = runtime.block_on(async move {
+        let start = Instant::now();
+        let sum = future.await;
+        (start.elapsed(), sum)
+    });
+    assert_eq!(
+        sum,
+        n * (n - 1) / 2,
+        "{} at {c}: some task is missing",
+        row.name
+    );
+    elapsed
+}
+
+fn median(times: &mut [Duration]) -> Duration {
+    times.sort();
+    let mid = times.len() / 2;
+    if times.len() % 2 == 1 {
+        times[mid]
+    } else {
+        (times[mid - 1] + times[mid]) / 2
+    }
+}
+
+struct Options {
+    runs: usize,
+    tasks: u64,
+    only: Option<String>,
+    /// With `--only`: leave the anchors out too (for profiling one row).
+    solo: bool,
+    concurrency: Vec<usize>,
+    throughput: bool,
+    memory: bool,
+}
+
+fn options(args: &[String]) -> Options {
+    let mut options = Options {
+        runs: 9,
+        tasks: 1_000_000,
+        only: None,
+        solo: false,
+        concurrency: vec![8, 64, 1024],
+        throughput: true,
+        memory: true,
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().cloned().unwrap_or_default();
+        match arg.as_str() {
+            "--runs" => options.runs = value().parse().expect("--runs N"),
+            "--tasks" => options.tasks = value().parse().expect("--tasks N"),
+            "--only" => options.only = Some(value()),
+            "--solo" => options.solo = true,
+            "--concurrency" => {
+                options.concurrency = value()
+                    .split(',')
+                    .map(|c| c.parse().expect("--concurrency 8,64"))
+                    .collect()
+            }
+            "--quick" => {
+                options.runs = 3;
+                options.tasks = 100_000;
+            }
+            "--no-memory" => options.memory = false,
+            "--memory-only" => options.throughput = false,
+            // `cargo bench` passes `--bench`; anything else is ignored too.
+            _ => {}
+        }
+    }
+    options
+}
+
+/// The machine and the moment, for the results file.
+fn print_machine() {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|line| line.strip_prefix("model name"))
+        .map_or("unknown", |rest| rest.trim_start_matches([' ', '\t', ':']));
+    let output = |program: &str, args: &[&str]| {
+        Command::new(program)
+            .args(args)
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            .unwrap_or_default()
+    };
+    println!("- date: {}", output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]));
+    println!("- machine: {cpus} CPUs (`nproc`), {model}");
+    println!("- {}", output("rustc", &["--version"]));
+    let dirty = output("git", &["status", "--porcelain", "--", "retry-pool/src"]);
+    println!(
+        "- retry-pool at commit {}{}",
+        output("git", &["rev-parse", "--short", "HEAD"]),
+        if dirty.is_empty() {
+            ""
+        } else {
+            " (with uncommitted changes in retry-pool/src)"
+        }
+    );
+    println!("- load average before the run: {}", load_average());
+}
+
+fn load_average() -> String {
+    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    loadavg
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn throughput_tables(options: &Options) {
+    let rows: Vec<Row> = rows()
+        .into_iter()
+        .filter(|row| {
+            options.only.as_ref().is_none_or(|only| {
+                row.name.contains(only.as_str()) || (row.anchor && !options.solo)
+            })
+        })
+        .collect();
+    let runtimes = (current_thread(), multi_thread());
+    let n = options.tasks;
+
+    // A short warm-up of every row: page in the code, grow the runtimes' buffers.
+    for &c in &options.concurrency {
+        for row in &rows {
+            measure(&runtimes, row, (n / 10).max(c as u64), c);
+        }
+    }
+
+    // times[c][row] over the rounds.
+    let mut times = vec![vec![Vec::new(); rows.len()]; options.concurrency.len()];
+    let started = Instant::now();
+    for round in 0..options.runs {
+        for (ci, &c) in options.concurrency.iter().enumerate() {
+            for (ri, row) in rows.iter().enumerate() {
+                times[ci][ri].push(measure(&runtimes, row, n, c));
+            }
+        }
+        eprintln!(
+            "round {}/{} done after {:.1?}",
+            round + 1,
+            options.runs,
+            started.elapsed()
+        );
+    }
+
+    println!("- load average after the run: {}", load_average());
+    println!(
+        "\n{n} tasks per run; the median of {} runs per row. Throughput in millions of tasks \
+         per second, and in brackets its ratio to the anchor's (the first row of the table) \
+         at the same concurrency.\n",
+        options.runs
+    );
+    let medians: Vec<Vec<Duration>> = times
+        .iter_mut()
+        .map(|per_row| per_row.iter_mut().map(|t| median(t)).collect())
+        .collect();
+    let rate = |d: Duration| n as f64 / d.as_secs_f64() / 1e6;
+    for group in [Group::NoOp, Group::Failing] {
+        match group {
+            Group::NoOp => println!("### No-op tasks (one `yield_now` each)\n"),
+            Group::Failing => println!(
+                "### 10% of attempts failing (every 9th task fails its first attempt: {} attempts \
+                 per run)\n",
+                n + n.div_ceil(9)
+            ),
+        }
+        print!("| row |");
+        for c in &options.concurrency {
+            print!(" c = {c} |");
+        }
+        println!();
+        println!("|---|{}", "---:|".repeat(options.concurrency.len()));
+        let anchor = rows.iter().position(|r| r.group == group && r.anchor);
+        for (ri, row) in rows.iter().enumerate().filter(|(_, r)| r.group == group) {
+            print!("| {} |", row.name);
+            for per_row in &medians {
+                let m = per_row[ri];
+                let ratio = anchor.map_or(f64::NAN, |a| per_row[a].as_secs_f64() / m.as_secs_f64());
+                print!(" {:.2} ({ratio:.2}×) |", rate(m));
+            }
+            println!();
+        }
+        for (name, _) in TO_COME.iter().filter(|(_, g)| *g == group) {
+            println!(
+                "| {name} |{}",
+                " (to come) |".repeat(options.concurrency.len())
+            );
+        }
+        println!();
+    }
+
+    // How close to the floor the pool comes.
+    let find = |name: &str| rows.iter().position(|r| r.name.starts_with(name));
+    if let (Some(floor), Some(pool)) = (find("floor"), find("retry-pool in-place `run`")) {
+        print!("retry-pool in-place `run` reaches");
+        for (ci, c) in options.concurrency.iter().enumerate() {
+            let share = medians[ci][floor].as_secs_f64() / medians[ci][pool].as_secs_f64();
+            print!(" {:.0}% (c = {c})", share * 100.0);
+        }
+        println!(" of the floor's throughput.\n");
+    }
+
+    println!("Milliseconds per run: median [min–max].\n");
+    print!("| row |");
+    for c in &options.concurrency {
+        print!(" c = {c} |");
+    }
+    println!();
+    println!("|---|{}", "---:|".repeat(options.concurrency.len()));
+    for (ri, row) in rows.iter().enumerate() {
+        print!("| {} |", row.name);
+        for ci in 0..options.concurrency.len() {
+            let sorted = &times[ci][ri];
+            let ms = |d: Duration| d.as_secs_f64() * 1e3;
+            print!(
+                " {:.1} [{:.1}–{:.1}] |",
+                ms(medians[ci][ri]),
+                ms(sorted[0]),
+                ms(sorted[sorted.len() - 1])
+            );
+        }
+        println!();
+    }
+    println!();
+}
+
+// ---------------------------------------------------------------------------------------
+// Peak memory, one child process per case.
+// ---------------------------------------------------------------------------------------
+
+const MEMORY_CASES: &[&str] = &["retry-pool run", "retry-pool LIFO", "buffer_unordered"];
+const MEMORY_CONCURRENCY: usize = 1024;
+
+/// In the child: runs one case over `n` lazily pulled tasks, then prints its peak RSS.
+fn memory_child(case: &str, n: u64) {
+    let runtime = current_thread();
+    let c = MEMORY_CONCURRENCY;
+    let sum = runtime.block_on(async move {
+        match case {
+            "retry-pool run" => pool_run(n, c).await,
+            "retry-pool LIFO" => pool_lifo(n, c).await,
+            "buffer_unordered" => buffer_unordered(n, c).await,
+            _ => panic!("no memory case {case:?}"),
+        }
+    });
+    assert_eq!(sum, n * (n - 1) / 2);
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/self/status");
+    println!("{kib}");
+}
+
+fn peak_kib(case: &str, n: u64) -> (u64, Duration) {
+    let start = Instant::now();
+    let output = Command::new(std::env::current_exe().expect("this binary"))
+        .args(["--memory-child", case, &n.to_string()])
+        .output()
+        .expect("the memory child runs");
+    assert!(
+        output.status.success(),
+        "memory child {case} {n}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let kib = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("the child prints its VmHWM in KiB");
+    (kib, start.elapsed())
+}
+
+fn memory_table() {
+    let (small, large) = (10_000, 10_000_000);
+    println!(
+        "### Peak memory (VmHWM of a child process per case; concurrency {MEMORY_CONCURRENCY}, current-thread, tasks pulled lazily from a range)\n"
+    );
+    println!("| case | 10,000 tasks: MiB | 10,000,000 tasks: MiB | difference: MiB |");
+    println!("|---|---:|---:|---:|");
+    for case in MEMORY_CASES {
+        let (a, _) = peak_kib(case, small);
+        let (b, took) = peak_kib(case, large);
+        eprintln!("memory {case}: 10M tasks took {took:.1?}");
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        println!(
+            "| {case} | {:.2} | {:.2} | {:+.2} |",
+            mib(a),
+            mib(b),
+            mib(b) - mib(a)
+        );
+    }
+    println!();
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(at) = args.iter().position(|a| a == "--memory-child") {
+        let case = &args[at + 1];
+        let n = args[at + 2].parse().expect("--memory-child CASE N");
+        memory_child(case, n);
+        return;
+    }
+    let options = options(&args);
+    print_machine();
+    if options.throughput {
+        throughput_tables(&options);
+    }
+    if options.memory {
+        memory_table();
+    }
+}
