@@ -14,28 +14,15 @@
 //!   `5 × (log2(2c) + 1)`: the runtime's lists hold at most one entry per slot (or per poll
 //!   of a turn, `2c`), and a list that grows by doubling from empty grows at most that many
 //!   times. One allocation per task would be 9,000 and 90,000.
-//! - **Nothing after the warm-up, drain included**: the goal of issue 5, `#[ignore]`d until
-//!   the runtime reserves its lists (below).
-//!
-//! What the drain allocates today, found with `ALLOC_BACKTRACE=1`: two lists of
-//! `retry-pool/src/slots.rs` that grow lazily, by doubling, as the slots drain:
-//!
-//! - `Slots::free` (`self.free.push(slot)` when an attempt ends): while every slot is busy
-//!   it holds one or two entries; as the slots drain it grows to `c` entries: `log2(c) − 2`
-//!   reallocations (4 at c = 64, 8 at c = 1024).
-//! - the woken list (`push` in `SlotWaker::wake_by_ref`) and `Slots::batch`, which are
-//!   swapped with each other: with tokio's `yield_now` one of the two vectors receives every
-//!   batch and the other stays empty, until something shifts the parity (in the LIFO drain)
-//!   and the empty one grows (2 allocations at c = 64).
-//!
-//! The fix: when `Slots::start` makes a new slot, reserve room for every slot in `free`,
-//! `batch` and the woken list (`v.reserve(slots.saturating_sub(v.len()))` on each). With
-//! it every case allocates nothing after the warm-up (measured on a patched copy of the
-//! runtime; see `benches/RESULTS.md`), and the `#[ignore]`s can come off.
+//! - **Nothing after the warm-up, drain included**: the goal of issue 5. It holds because
+//!   `Slots::start` reserves room for every slot in the runtime's lists (`free`, `batch`
+//!   and the woken list) when it makes a slot, instead of letting them grow by doubling as
+//!   the slots drain (which is what these tests caught: `log2(c) − 2` reallocations of
+//!   `free`, and up to 2 of the swapped woken lists).
 //!
 //! ```text
-//! cargo test --test alloc -- --ignored
-//! ALLOC_BACKTRACE=1 cargo test --test alloc -- --ignored --nocapture --test-threads 1
+//! cargo test --test alloc
+//! ALLOC_BACKTRACE=1 cargo test --test alloc -- --nocapture --test-threads 1
 //! ```
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -244,13 +231,6 @@ where
     );
 }
 
-/// The reason the drain-included tests are ignored for now, the same for each.
-macro_rules! until_reserved {
-    () => {
-        "the drain allocates until Slots::start reserves `free`, `batch` and the woken list for every slot (see the module docs)"
-    };
-}
-
 // ---------------------------------------------------------------------------------------
 // The cases.
 // ---------------------------------------------------------------------------------------
@@ -362,7 +342,6 @@ fn tasks_allocate_nothing_in_steady_state() {
 }
 
 #[test]
-#[ignore = until_reserved!()]
 fn tasks_allocate_nothing_after_the_warm_up() {
     assert_nothing_allocates(64, tasks);
 }
@@ -373,7 +352,6 @@ fn self_waking_tasks_allocate_nothing_in_steady_state() {
 }
 
 #[test]
-#[ignore = until_reserved!()]
 fn self_waking_tasks_allocate_nothing_after_the_warm_up() {
     assert_nothing_allocates(64, self_waking_tasks);
 }
@@ -384,7 +362,6 @@ fn futures_allocate_nothing_in_steady_state() {
 }
 
 #[test]
-#[ignore = until_reserved!()]
 fn futures_allocate_nothing_after_the_warm_up() {
     assert_nothing_allocates(64, futures);
 }
@@ -395,7 +372,6 @@ fn lifo_retries_allocate_nothing_in_steady_state() {
 }
 
 #[test]
-#[ignore = until_reserved!()]
 fn lifo_retries_allocate_nothing_after_the_warm_up() {
     assert_nothing_allocates(64, lifo_retries);
 }
@@ -406,7 +382,6 @@ fn lifo_retries_1024_allocate_nothing_in_steady_state() {
 }
 
 #[test]
-#[ignore = until_reserved!()]
 fn lifo_retries_1024_allocate_nothing_after_the_warm_up() {
     assert_nothing_allocates(1024, lifo_retries_1024);
 }

@@ -36,7 +36,10 @@ async fn an_error_says_which_task_how_often_and_why() {
     let source = failure.source().expect("the inner error is the source");
     assert_eq!(source.to_string(), "connection refused");
     let debug = format!("{failure:?}");
-    assert!(debug.starts_with("Failure { index: 0, attempts: 4, error: Custom"), "{debug}");
+    assert!(
+        debug.starts_with("Failure { index: 0, attempts: 4, error: Custom"),
+        "{debug}"
+    );
     let error = failure.into_error().unwrap();
     assert_eq!(error.kind(), std::io::ErrorKind::ConnectionRefused);
 }

@@ -96,19 +96,38 @@ async fn endless_input_is_pulled_lazily() {
 /// Rule 2: under LIFO, the input is not pulled while a retry is waiting.
 #[tokio::test]
 async fn lifo_runs_retries_before_pulling_input() {
-    let pulled = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&pulled);
-    let tasks = (0..3).inspect(move |_| {
-        counter.fetch_add(1, Ordering::SeqCst);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let pulls = Arc::clone(&log);
+    let tasks = (0..3).inspect(move |&n| pulls.lock().unwrap().push(("pull", n)));
+    let attempts = Arc::clone(&log);
+    let tasks = tasks.map(move |n| {
+        let log = Arc::clone(&attempts);
+        async move || {
+            log.lock().unwrap().push(("attempt", n));
+            if n == 0 { Err(n) } else { Ok(n) }
+        }
     });
-    let tasks = tasks.map(|n| async move || if n == 0 { Err(n) } else { Ok(n) });
-    let mut stream = Pool::new(1).retry(Retry::Lifo).attempts(5).run(tasks);
-    let first = stream.next().await.unwrap().unwrap_err();
-    assert_eq!((first.index(), first.attempts()), (0, 5));
+    let outcomes: Vec<_> = Pool::new(1)
+        .retry(Retry::Lifo)
+        .attempts(3)
+        .run(tasks)
+        .collect()
+        .await;
+    let first = outcomes[0].as_ref().unwrap_err();
+    assert_eq!((first.index(), first.attempts()), (0, 3));
+    let log = log.lock().unwrap().clone();
     assert_eq!(
-        pulled.load(Ordering::SeqCst),
-        1,
-        "the input waited for the retries"
+        log,
+        [
+            ("pull", 0),
+            ("attempt", 0),
+            ("attempt", 0),
+            ("attempt", 0),
+            ("pull", 1),
+            ("attempt", 1),
+            ("pull", 2),
+            ("attempt", 2)
+        ]
     );
 }
 
@@ -342,22 +361,24 @@ async fn dropping_the_stream_drops_every_attempt() {
 /// running while the consumer is busy with what it got.
 #[tokio::test(start_paused = true)]
 async fn slots_are_refilled_before_an_outcome_is_returned() {
-    let probe = Probe::new();
-    let tasks = (0..10u64).map(|n| {
-        let probe = probe.clone();
-        async move || {
-            let _in_flight = probe.enter();
-            tokio::time::sleep(Duration::from_millis(10 * (n + 1))).await;
-            Ok::<_, ()>(n)
+    for concurrency in [1, 3] {
+        let probe = Probe::new();
+        let tasks = (0..10u64).map(|n| {
+            let probe = probe.clone();
+            async move || {
+                let _in_flight = probe.enter();
+                tokio::time::sleep(Duration::from_millis(10 * (n + 1))).await;
+                Ok::<_, ()>(n)
+            }
+        });
+        let mut stream = Pool::new(concurrency).run(tasks);
+        for n in 0..10 - concurrency {
+            assert_eq!(stream.next().await.unwrap().unwrap(), n as u64);
+            // The consumer is busy with task n: its slot already runs task n + concurrency.
+            assert_eq!(probe.in_flight(), concurrency);
+            assert_eq!(probe.started(), n + concurrency + 1);
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
-    });
-    let mut stream = Pool::new(3).run(tasks);
-    for n in 0..7 {
-        assert_eq!(stream.next().await.unwrap().unwrap(), n);
-        // The consumer is now busy with task n: its slot is already running task n + 3.
-        assert_eq!(probe.in_flight(), 3);
-        assert_eq!(probe.started(), n as usize + 4);
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 

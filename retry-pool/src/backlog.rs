@@ -96,6 +96,7 @@ impl<S: Source> Backlog<S> {
     /// The next task to start, counted as running from here on. See [`poll_waiting`].
     ///
     /// [`poll_waiting`]: Backlog::poll_waiting
+    #[inline]
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Job<S::Task>>> {
         let next = self.poll_waiting(cx);
         if let Poll::Ready(Some(_)) = &next {
@@ -202,6 +203,7 @@ impl<S: Source> Backlog<S> {
     /// Settles an ended attempt: the task's index and outcome, or `None` when it was
     /// queued to run again. `task` is what the attempt handed back (`None` when it cannot
     /// be restarted).
+    #[inline]
     pub(crate) fn settle<R: TaskResult>(
         &mut self,
         meta: Meta,

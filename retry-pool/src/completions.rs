@@ -36,8 +36,9 @@ pub struct Completions<S: Source, F, A, R: TaskResult> {
     outcomes: VecDeque<(usize, Outcome<R>)>,
     /// Cancellations taken from the source, reused so that polls do not allocate.
     cancels: Vec<Cancel>,
-    /// No attempt starts while this many outcomes wait for the consumer, so that tasks
-    /// that finish at once cannot pile up outcomes faster than they are taken.
+    /// No attempt starts while more outcomes than this wait for the consumer (besides the
+    /// one about to be returned), so that tasks that finish at once cannot pile up
+    /// outcomes faster than they are taken.
     outcomes_cap: usize,
     /// Slot polls allowed in one turn, so that a poll does a bounded amount of work.
     polls_per_turn: usize,
@@ -54,11 +55,11 @@ where
     A: Future<Output = Handback<F, R>>,
     R: TaskResult,
 {
-    pub(crate) fn new(pool: Pool, source: S, attempt: fn(F, Limits) -> A) -> Self {
+    pub(crate) fn new(pool: Pool, backlog: Backlog<S>, attempt: fn(F, Limits) -> A) -> Self {
         // Room to poll every slot and to start an attempt in each: a full turn.
         let polls_per_turn = pool.concurrency.saturating_mul(2).clamp(64, 8192);
         Completions {
-            backlog: Backlog::new(&pool, source),
+            backlog,
             slots: Slots::new(),
             attempt,
             limits: pool.limits(),
@@ -95,7 +96,7 @@ where
     /// way before anything returns.
     fn fill(&mut self, cx: &mut Context<'_>, polls: &mut usize) {
         while self.slots.running() < self.concurrency
-            && self.outcomes.len() < self.outcomes_cap
+            && self.outcomes.len() <= self.outcomes_cap
             && *polls > 0
         {
             let Poll::Ready(Some(job)) = self.backlog.poll_next(cx) else {
@@ -125,8 +126,9 @@ where
     /// Carries out the cancellations asked of the source (a scheduler's handle): a
     /// running attempt is dropped at once, a waiting retry taken out of the line.
     fn cancel(&mut self, cx: &mut Context<'_>) {
-        self.backlog.poll_cancellations(cx, &mut self.cancels);
-        for cancel in std::mem::take(&mut self.cancels).drain(..) {
+        let mut cancels = std::mem::take(&mut self.cancels);
+        self.backlog.poll_cancellations(cx, &mut cancels);
+        for cancel in cancels.drain(..) {
             let cancelled = match cancel {
                 Cancel::Waiting { index, attempts } => {
                     Some(self.backlog.cancelled::<R>(index, attempts, false))
@@ -141,6 +143,8 @@ where
             };
             self.outcomes.extend(cancelled);
         }
+        // Put back with its capacity, so that the next cancellations need no allocation.
+        self.cancels = cancels;
     }
 
     /// The next outcome with its task's index: what [`Stream::poll_next`] yields, and a
@@ -153,38 +157,45 @@ where
             return Poll::Ready(None);
         }
         let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
-        self.slots.register(cx.waker());
-        self.cancel(cx);
+        if S::CANCELS {
+            self.cancel(cx);
+        }
         let mut polls = self.polls_per_turn;
-
-        // Refill before anything is returned: a busy consumer leaves no slot idle.
-        self.fill(cx, &mut polls);
-        if self.outcomes.is_empty() {
-            while polls > 0 {
-                let Some(slot) = self.slots.next_woken() else {
-                    break;
-                };
-                polls -= 1;
-                if let Poll::Ready((meta, output)) = self.slots.poll(slot) {
-                    self.settle(meta, output);
-                    self.fill(cx, &mut polls);
+        loop {
+            // Refill before anything is returned: a busy consumer leaves no slot idle.
+            self.fill(cx, &mut polls);
+            if self.outcomes.is_empty() {
+                while polls > 0 {
+                    let Some(slot) = self.slots.next_woken() else {
+                        break;
+                    };
+                    polls -= 1;
+                    if let Poll::Ready((meta, output)) = self.slots.poll(slot) {
+                        self.settle(meta, output);
+                        self.fill(cx, &mut polls);
+                    }
                 }
             }
-        }
 
-        if let Some(outcome) = self.outcomes.pop_front() {
-            coop.made_progress();
-            return Poll::Ready(Some(outcome));
+            if let Some(outcome) = self.outcomes.pop_front() {
+                coop.made_progress();
+                return Poll::Ready(Some(outcome));
+            }
+            if self.slots.running() == 0 && self.backlog.is_exhausted() {
+                self.done = true;
+                return Poll::Ready(None);
+            }
+            if polls == 0 {
+                // The turn is used up with work left: come back after the others had theirs.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            // Registered only now, when about to wait: a slot woken since it last looked
+            // is taken at once instead.
+            if !self.slots.register(cx.waker()) {
+                return Poll::Pending;
+            }
         }
-        if self.slots.running() == 0 && self.backlog.is_exhausted() {
-            self.done = true;
-            return Poll::Ready(None);
-        }
-        if polls == 0 {
-            // The turn is used up with work left: come back after the others had theirs.
-            cx.waker().wake_by_ref();
-        }
-        Poll::Pending
     }
 }
 

@@ -31,6 +31,7 @@ use std::fmt;
 /// }
 /// # }
 /// ```
+#[derive(Clone, PartialEq, Eq)]
 pub struct Failure<E> {
     index: usize,
     attempts: u32,
@@ -38,6 +39,7 @@ pub struct Failure<E> {
 }
 
 /// Why a task gave up.
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) enum Cause<E> {
     /// The last attempt returned this error.
     Error(E),

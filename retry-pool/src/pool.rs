@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::backlog::Backlog;
 use crate::backoff::Backoff;
 use crate::completions::Completions;
+use crate::scheduler::{LineSource, Scheduled, SchedulerHandle};
 use crate::source::{IterSource, StreamSource};
 use crate::spawned::Spawned;
 use crate::task::{self, Handback, Limits, TaskResult};
@@ -61,11 +62,16 @@ pub struct Pool {
     pub(crate) attempts: Option<u32>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) backoff: Option<Backoff>,
+    pub(crate) max_waiting: Option<usize>,
 }
 
 /// The stream of [`Pool::run_futures`]: plain futures from an iterator `I`, each run
 /// once as an attempt `A`.
 pub type FutureCompletions<I, A, R> = Completions<IterSource<I>, <I as Iterator>::Item, A, R>;
+
+/// The stream of an in-place scheduler ([`Pool::scheduler`]): tasks `F` from its line,
+/// each attempt an `A`.
+pub type LineCompletions<F, A, R> = Completions<LineSource<F>, F, A, R>;
 
 /// Attempts per task when retrying and [`Pool::attempts`] was not called.
 pub const DEFAULT_RETRY_ATTEMPTS: u32 = 3;
@@ -88,6 +94,7 @@ impl Pool {
             attempts: None,
             timeout: None,
             backoff: None,
+            max_waiting: None,
         }
     }
 
@@ -345,8 +352,100 @@ impl Pool {
         R::Ok: Send + 'static,
         R::Err: Send + 'static,
     {
-        let backlog = Backlog::new(&self, tasks);
-        Spawned::new(backlog, attempt, self.limits(), self.concurrency)
+        Spawned::new(
+            Backlog::new(&self, tasks),
+            attempt,
+            self.limits(),
+            self.concurrency,
+        )
+    }
+
+    /// Bounds a scheduler's line: with `max_waiting` tasks waiting,
+    /// [`submit`](SchedulerHandle::submit) waits for room and
+    /// [`try_submit`](SchedulerHandle::try_submit) hands the task back. Unbounded by
+    /// default. FIFO retries re-enter the line whatever its bound.
+    ///
+    /// # Panics
+    ///
+    /// When `max_waiting` is 0: nothing could ever be submitted.
+    #[track_caller]
+    pub fn max_waiting(mut self, max_waiting: usize) -> Self {
+        assert!(
+            max_waiting > 0,
+            "retry-pool: max_waiting must be at least 1, got 0 (no task could ever be submitted)"
+        );
+        self.max_waiting = Some(max_waiting);
+        self
+    }
+
+    /// Starts a long-running scheduler, in place: a handle to submit tasks with a
+    /// priority, and the stream of their outcomes, each with its task's id.
+    ///
+    /// Smaller priorities run first, equal ones in submission order; a LIFO retry runs
+    /// ahead of everything, a FIFO retry behind the tasks of its priority. The stream ends
+    /// once the handle side is closed (or every handle dropped) and every task submitted
+    /// has its outcome. Attempts run inside the stream, as with [`run`](Pool::run); to
+    /// run them on tokio's workers, see [`spawn_scheduler`](Pool::spawn_scheduler).
+    ///
+    /// Tasks are closures returning a future. One scheduler takes one task type: for tasks
+    /// of different kinds, box them with [`boxed`](crate::boxed).
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use retry_pool::{Pool, Retry, boxed};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (handle, mut done) = Pool::new(1).retry(Retry::Lifo).scheduler();
+    /// let background = handle.try_submit(boxed(|| async { Ok::<_, ()>("report") }), 10).unwrap();
+    /// let urgent = handle.try_submit(boxed(|| async { Ok("page") }), 0).unwrap();
+    /// handle.close();
+    ///
+    /// // The urgent task ran first, though submitted second.
+    /// assert_eq!(done.next().await.unwrap(), (urgent, Ok("page")));
+    /// assert_eq!(done.next().await.unwrap(), (background, Ok("report")));
+    /// assert!(done.next().await.is_none());
+    /// # }
+    /// ```
+    #[allow(
+        clippy::type_complexity,
+        reason = "the attempt's type has no name: it can only be written out as `impl Future`"
+    )]
+    pub fn scheduler<F, Fut, R>(
+        self,
+    ) -> (
+        SchedulerHandle<F>,
+        Scheduled<LineCompletions<F, impl Future<Output = Handback<F, R>>, R>>,
+    )
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = R>,
+        R: TaskResult,
+    {
+        let (handle, source) = SchedulerHandle::new(self.max_waiting);
+        let backlog = Backlog::new(&self, source).with_counters(handle.counters());
+        let completions = Completions::new(self, backlog, task::attempt_fn_mut::<F, Fut>);
+        (handle, Scheduled::new(completions))
+    }
+
+    /// Starts a long-running scheduler whose attempts run as tokio tasks: as
+    /// [`scheduler`](Pool::scheduler), with the behaviour of [`spawn`](Pool::spawn).
+    pub fn spawn_scheduler<F, Fut, R>(self) -> (SchedulerHandle<F>, Scheduled<Spawned<R>>)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: TaskResult + Send + 'static,
+        R::Ok: Send + 'static,
+        R::Err: Send + 'static,
+    {
+        let (handle, source) = SchedulerHandle::new(self.max_waiting);
+        let backlog = Backlog::new(&self, source).with_counters(handle.counters());
+        let spawned = Spawned::new(
+            backlog,
+            task::attempt_fn_mut::<F, Fut>,
+            self.limits(),
+            self.concurrency,
+        );
+        (handle, Scheduled::new(spawned))
     }
 
     /// Runs tasks with an attempt function of your own: `attempt(task, limits)` runs one
@@ -363,7 +462,7 @@ impl Pool {
         A: Future<Output = Handback<F, R>>,
         R: TaskResult,
     {
-        Completions::new(self, tasks, attempt)
+        Completions::new(self, Backlog::new(&self, tasks), attempt)
     }
 }
 
@@ -375,6 +474,7 @@ impl fmt::Debug for Pool {
             .field("attempts", &self.max_attempts())
             .field("timeout", &self.timeout)
             .field("backoff", &self.backoff)
+            .field("max_waiting", &self.max_waiting)
             .finish()
     }
 }

@@ -57,8 +57,14 @@ impl Wake for SlotWaker {
 
     fn wake_by_ref(self: &Arc<Self>) {
         if !self.queued.swap(true, Ordering::AcqRel) {
-            lock(&self.woken.slots).push(self.slot);
-            self.woken.consumer.wake();
+            let mut woken = lock(&self.woken.slots);
+            woken.push(self.slot);
+            // The consumer takes the whole list at once: only the first slot on it needs
+            // to tell. (Before it waits, the consumer registers, then looks at the list.)
+            if woken.len() == 1 {
+                drop(woken);
+                self.woken.consumer.wake();
+            }
         }
     }
 }
@@ -66,6 +72,10 @@ impl Wake for SlotWaker {
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // The lists stay consistent whatever panicked while one was held.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn reserve_for(list: &mut Vec<usize>, slots: usize) {
+    list.reserve(slots.saturating_sub(list.len()));
 }
 
 /// A panic payload caught from an attempt's poll.
@@ -87,9 +97,11 @@ impl<A: Future> Slots<A> {
         self.slots.len() - self.free.len()
     }
 
-    /// Wakes `waker` whenever a slot is woken.
-    pub(crate) fn register(&self, waker: &Waker) {
+    /// Registers `waker` to be woken when a slot is, and says whether one already was:
+    /// the consumer calls it just before it would wait, and waits only on `false`.
+    pub(crate) fn register(&self, waker: &Waker) -> bool {
         self.woken.consumer.register(waker);
+        self.next < self.batch.len() || !lock(&self.woken.slots).is_empty()
     }
 
     /// Puts `attempt` in a free slot (making one if none is free) and returns its number.
@@ -115,6 +127,12 @@ impl<A: Future> Slots<A> {
                     waker: Waker::from(Arc::clone(&handle)),
                     handle,
                 });
+                // Room for every slot on each list, made now rather than when the lists
+                // fill up in steady state.
+                let slots = self.slots.len();
+                reserve_for(&mut self.free, slots);
+                reserve_for(&mut self.batch, slots);
+                reserve_for(&mut lock(&self.woken.slots), slots);
                 slot
             }
         }
@@ -144,6 +162,7 @@ impl<A: Future> Slots<A> {
     }
 
     /// Drops the attempt in `slot` and frees it.
+    #[inline]
     fn release(&mut self, slot: usize) -> Meta {
         let entry = &mut self.slots[slot];
         // An attempt that panicked may panic again as it is dropped; that one is lost too.

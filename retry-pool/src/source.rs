@@ -47,6 +47,10 @@ pub trait Source {
         Some(job)
     }
 
+    /// Whether tasks can be cancelled through this source: if not, the pool never asks.
+    #[doc(hidden)]
+    const CANCELS: bool = false;
+
     /// Moves the cancellations asked since the last call into `into`, and registers `cx`
     /// to be woken by the next one; by default, there are none.
     #[doc(hidden)]

@@ -54,6 +54,33 @@ pub type Outcome<R> = Result<<R as TaskResult>::Ok, Failure<<R as TaskResult>::E
 /// cannot be, as for a plain future), and its result (`None` when it timed out).
 pub type Handback<F, R> = (Option<F>, Option<R>);
 
+/// A task of any kind, boxed: what a scheduler takes when its tasks are of different
+/// kinds. Made by [`boxed`].
+pub type BoxTask<T, E> = Box<dyn FnMut() -> BoxAttempt<T, E> + Send>;
+
+/// One attempt of a [`BoxTask`].
+pub type BoxAttempt<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+
+/// Boxes a task (a closure returning a future) so that tasks of different kinds share one
+/// type.
+///
+/// ```
+/// use retry_pool::{BoxTask, boxed};
+///
+/// let tasks: Vec<BoxTask<u32, String>> = vec![
+///     boxed(|| async { Ok(1) }),
+///     boxed(move || async move { Err("no".to_string()) }),
+/// ];
+/// assert_eq!(tasks.len(), 2);
+/// ```
+pub fn boxed<F, Fut, T, E>(mut task: F) -> BoxTask<T, E>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+{
+    Box::new(move || Box::pin(task()))
+}
+
 /// What every attempt of a pool is held to. `Copy`, so the attempt function can take it
 /// by value.
 #[doc(hidden)]
