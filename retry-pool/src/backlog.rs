@@ -14,6 +14,7 @@ use crate::pool::{Pool, Retry};
 use crate::source::{Cancel, Source};
 use crate::stats::Counters;
 use crate::task::{Outcome, TaskResult};
+use crate::trace;
 
 /// Which task an attempt belongs to, and which attempt it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,8 +194,17 @@ impl<S: Source> Backlog<S> {
     fn finish<R: TaskResult>(&mut self, index: usize, outcome: Outcome<R>) -> (usize, Outcome<R>) {
         match &outcome {
             Ok(_) => self.counters.succeeded(),
-            Err(failure) if failure.is_cancelled() => self.counters.cancelled(),
-            Err(_) => self.counters.failed(),
+            Err(failure) => {
+                match failure.is_cancelled() {
+                    true => self.counters.cancelled(),
+                    false => self.counters.failed(),
+                }
+                let meta = Meta {
+                    index,
+                    attempts: failure.attempts(),
+                };
+                trace::gave_up(meta, failure.cause_name());
+            }
         }
         self.source.settled(index);
         (index, outcome)
@@ -231,6 +241,7 @@ impl<S: Source> Backlog<S> {
                     attempts: meta.attempts,
                 };
                 self.counters.retry_queued();
+                trace::retrying(meta, cause.name());
                 match self.backoff {
                     Some(backoff) => {
                         let delay = backoff.delay(meta.attempts, &mut self.rng);

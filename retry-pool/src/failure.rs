@@ -55,7 +55,23 @@ pub(crate) enum Cause<E> {
     Cancelled,
 }
 
+impl<E> Cause<E> {
+    /// One word for logs: "error", "panic", "timeout" or "cancelled".
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Cause::Error(_) => "error",
+            Cause::Panic(_) => "panic",
+            Cause::Timeout => "timeout",
+            Cause::Cancelled => "cancelled",
+        }
+    }
+}
+
 impl<E> Failure<E> {
+    pub(crate) fn cause_name(&self) -> &'static str {
+        self.cause.name()
+    }
+
     pub(crate) fn new(index: usize, attempts: u32, cause: Cause<E>) -> Self {
         Failure {
             index,

@@ -59,6 +59,7 @@ mod source;
 mod spawned;
 mod stats;
 mod task;
+mod trace;
 
 #[doc(hidden)]
 pub mod __private;

@@ -18,6 +18,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use atomic_waker::AtomicWaker;
 
 use crate::backlog::Meta;
+use crate::trace::{self, AttemptSpan};
 
 pub(crate) struct Slots<A> {
     slots: Vec<Slot<A>>,
@@ -32,6 +33,7 @@ pub(crate) struct Slots<A> {
 struct Slot<A> {
     attempt: Pin<Box<Option<A>>>,
     meta: Meta,
+    span: AttemptSpan,
     waker: Waker,
     handle: Arc<SlotWaker>,
 }
@@ -112,6 +114,7 @@ impl<A: Future> Slots<A> {
                 let entry = &mut self.slots[slot];
                 entry.attempt.set(Some(attempt));
                 entry.meta = meta;
+                entry.span = trace::attempt_span(meta);
                 slot
             }
             None => {
@@ -124,6 +127,7 @@ impl<A: Future> Slots<A> {
                 self.slots.push(Slot {
                     attempt: Box::pin(Some(attempt)),
                     meta,
+                    span: trace::attempt_span(meta),
                     waker: Waker::from(Arc::clone(&handle)),
                     handle,
                 });
@@ -183,7 +187,12 @@ impl<A: Future> Slots<A> {
             return Poll::Pending;
         };
         let mut cx = Context::from_waker(&entry.waker);
-        let output = match catch_unwind(AssertUnwindSafe(|| attempt.poll(&mut cx))) {
+        let polled = {
+            #[cfg(feature = "tracing")]
+            let _entered = entry.span.enter();
+            catch_unwind(AssertUnwindSafe(|| attempt.poll(&mut cx)))
+        };
+        let output = match polled {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(output)) => Ok(output),
             Err(panic) => Err(panic),

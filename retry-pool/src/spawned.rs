@@ -221,7 +221,11 @@ where
                             return;
                         }
                         let meta = job.next_attempt();
-                        let handle = self.running.spawn((self.attempt)(job.task, self.limits));
+                        let attempt = (self.attempt)(job.task, self.limits);
+                        #[cfg(feature = "tracing")]
+                        let attempt =
+                            tracing::Instrument::instrument(attempt, crate::trace::attempt_span(meta));
+                        let handle = self.running.spawn(attempt);
                         self.metas.insert(handle.id(), meta);
                         self.aborts.insert(meta.index, handle);
                         continue;
