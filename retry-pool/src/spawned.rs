@@ -71,8 +71,7 @@ where
             limits,
             concurrency,
             running: JoinSet::new(),
-            metas: HashMap::new(),
-            aborts: HashMap::new(),
+            running_attempts: HashMap::new(),
             outcomes,
         };
         Spawned {
@@ -162,10 +161,9 @@ struct Driver<S: Source, F, A, R: TaskResult> {
     limits: Limits,
     concurrency: usize,
     running: JoinSet<Handback<F, R>>,
-    /// The attempt each running tokio task is, to report a panic against its task.
-    metas: HashMap<tokio::task::Id, Meta>,
-    /// Each running task's abort handle, by task index, for cancellations.
-    aborts: HashMap<usize, AbortHandle>,
+    /// The attempt each running tokio task is (to report a panic or an abort against its
+    /// task), and its handle (to abort it on cancellation).
+    running_attempts: HashMap<tokio::task::Id, (Meta, AbortHandle)>,
     outcomes: mpsc::Sender<(usize, Outcome<R>)>,
 }
 
@@ -226,8 +224,7 @@ where
                         let attempt =
                             tracing::Instrument::instrument(attempt, crate::trace::attempt_span(meta));
                         let handle = self.running.spawn(attempt);
-                        self.metas.insert(handle.id(), meta);
-                        self.aborts.insert(meta.index, handle);
+                        self.running_attempts.insert(handle.id(), (meta, handle));
                         continue;
                     }
                 },
@@ -268,8 +265,10 @@ where
 
     /// The meta of an attempt that ended, no longer tracked.
     fn forget(&mut self, id: tokio::task::Id) -> Meta {
-        let meta = self.metas.remove(&id).expect("every attempt is recorded");
-        self.aborts.remove(&meta.index);
+        let (meta, _) = self
+            .running_attempts
+            .remove(&id)
+            .expect("every attempt is recorded");
         meta
     }
 
@@ -280,8 +279,13 @@ where
             Cancel::Waiting { index, attempts } => {
                 Some(self.backlog.cancelled::<R>(index, attempts, false))
             }
-            Cancel::Started { index } => match self.aborts.get(&index) {
-                Some(running) => {
+            // Linear in the attempts running: cancellations are rare.
+            Cancel::Started { index } => match self
+                .running_attempts
+                .values()
+                .find(|(meta, _)| meta.index == index)
+            {
+                Some((_, running)) => {
                     running.abort();
                     None
                 }
