@@ -10,7 +10,7 @@
 //! `--tasks N` tasks per run (default 1,000,000), `--only TEXT` rows whose name contains
 //! TEXT (and the anchors, unless `--solo` too), `--concurrency 8,64` the concurrencies,
 //! `--no-memory` / `--memory-only`, and `--quick` (100,000 tasks, 3 runs, for
-//! development). The whole default run takes about four minutes on 2 cores.
+//! development). The whole default run takes about four and a half minutes on 2 cores.
 //!
 //! Every task is a no-op that awaits `tokio::task::yield_now()` once and returns its
 //! index. Rows run on a tokio current-thread runtime (`enable_all`, as
@@ -19,7 +19,11 @@
 //! that the machine's slow moments spread over every row instead of landing on one.
 //! Throughput is tasks per second; each ratio is a median over the median of the anchor
 //! row of the same concurrency (`buffer_unordered`, or `buffer_unordered` with in-future
-//! retries for the rows with failures).
+//! retries for the rows with failures). Some rows also have an anchor of their own, the row
+//! they are meant to match or beat (`#[pooled]` against `Pool::run`, the spawned pool
+//! against the multi-thread `JoinSet` loop): a second table compares each with it, as the
+//! ratio of the medians and the range of the ratios round by round (both rows ran in the
+//! same round, one right after the other, so a slow moment of the machine affects both).
 //!
 //! Peak memory is measured in a child process per case (this binary, run again with
 //! `--memory-child`), which reads its peak resident set (`VmHWM` of /proc/self/status)
@@ -140,6 +144,22 @@ async fn pool_run_futures(n: u64, c: usize) -> u64 {
     sum_ok(Pool::new(c).run_futures((0..n).map(noop))).await
 }
 
+/// The spawned flavour: every attempt a tokio task, started by the pool's driver task.
+/// Its tasks are closures returning a future (`Pool::spawn` takes `FnMut() -> Fut`).
+async fn pool_spawn(n: u64, c: usize) -> u64 {
+    sum_ok(Pool::new(c).spawn((0..n).map(|index| move || noop(index)))).await
+}
+
+/// `Pool::run` through the attribute: the same tasks, listed by the body.
+#[retry_pool::pooled(concurrency = c)]
+async fn pooled_noops(n: u64, c: usize) -> Result<u64, u64> {
+    (0..n).map(noop_task)
+}
+
+async fn pooled_run(n: u64, c: usize) -> u64 {
+    sum_ok(pooled_noops(n, c)).await
+}
+
 /// The floor: `c` fixed lanes, lane `k` awaiting tasks `k`, `k + c`, `k + 2c`, ... one
 /// after another. No scheduler bookkeeping beyond `join_all` itself.
 async fn lanes(n: u64, c: usize) -> u64 {
@@ -172,6 +192,16 @@ async fn pool_lifo(n: u64, c: usize) -> u64 {
     .await
 }
 
+/// The LIFO row through the attribute (`attempts` takes a literal: [`ATTEMPTS`]).
+#[retry_pool::pooled(concurrency = c, retry = "lifo", attempts = 3)]
+async fn pooled_flaky(n: u64, c: usize) -> Result<u64, u64> {
+    (0..n).map(flaky_task)
+}
+
+async fn pooled_lifo(n: u64, c: usize) -> u64 {
+    sum_ok(pooled_flaky(n, c)).await
+}
+
 // ---------------------------------------------------------------------------------------
 // The table.
 // ---------------------------------------------------------------------------------------
@@ -200,16 +230,22 @@ struct Row {
     runtime: Flavor,
     /// Whether the other rows of its group are compared with it.
     anchor: bool,
+    /// The row this one is meant to match or beat, compared in a table of its own.
+    versus: Option<&'static str>,
     run: RunFn,
 }
 
 macro_rules! row {
     ($name:expr, $group:ident, $runtime:ident, $anchor:expr, $f:ident) => {
+        row!($name, $group, $runtime, $anchor, $f, None)
+    };
+    ($name:expr, $group:ident, $runtime:ident, $anchor:expr, $f:ident, $versus:expr) => {
         Row {
             name: $name,
             group: Group::$group,
             runtime: Flavor::$runtime,
             anchor: $anchor,
+            versus: $versus,
             // Boxed once per run, outside the tasks: one allocation per million tasks.
             run: |n, c| Box::pin($f(n, c)),
         }
@@ -239,12 +275,14 @@ fn rows() -> Vec<Row> {
             false,
             join_set_loop
         ),
+        row!(JOIN_SET_MT, NoOp, MultiThread2, false, join_set_loop),
         row!(
-            "JoinSet refill loop, multi-thread (2 workers)",
+            "retry-pool spawned, multi-thread (2 workers)",
             NoOp,
             MultiThread2,
             false,
-            join_set_loop
+            pool_spawn,
+            Some(JOIN_SET_MT)
         ),
         row!(
             "retry-pool in-place `run` (async closures)",
@@ -254,16 +292,20 @@ fn rows() -> Vec<Row> {
             pool_run
         ),
         row!(
+            "`#[pooled]` in-place",
+            NoOp,
+            CurrentThread,
+            false,
+            pooled_run,
+            Some(POOL_RUN)
+        ),
+        row!(
             "retry-pool in-place `run_futures`",
             NoOp,
             CurrentThread,
             false,
             pool_run_futures
         ),
-        // Rows still to come, from others (keep their names: the README quotes them):
-        //   "retry-pool spawned"                 (NoOp, current-thread and multi-thread 2)
-        //   "#[pooled] in-place"                 (NoOp, CurrentThread)
-        //   "#[pooled] LIFO, attempts 3"         (Failing, CurrentThread)
         row!(
             "floor: c fixed lanes (join_all)",
             NoOp,
@@ -278,22 +320,22 @@ fn rows() -> Vec<Row> {
             true,
             buffer_unordered_retrying
         ),
+        row!(POOL_LIFO, Failing, CurrentThread, false, pool_lifo),
         row!(
-            "retry-pool in-place LIFO, attempts 3",
+            "`#[pooled]` LIFO, attempts 3",
             Failing,
             CurrentThread,
             false,
-            pool_lifo
+            pooled_lifo,
+            Some(POOL_LIFO)
         ),
     ]
 }
 
-/// Rows that do not exist yet, printed so that the table shows where they go.
-const TO_COME: &[(&str, Group)] = &[
-    ("retry-pool spawned", Group::NoOp),
-    ("`#[pooled]` in-place", Group::NoOp),
-    ("`#[pooled]` LIFO, attempts 3", Group::Failing),
-];
+/// The names of the rows that others are compared with.
+const JOIN_SET_MT: &str = "JoinSet refill loop, multi-thread (2 workers)";
+const POOL_RUN: &str = "retry-pool in-place `run` (async closures)";
+const POOL_LIFO: &str = "retry-pool in-place LIFO, attempts 3";
 
 fn current_thread() -> Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -430,13 +472,26 @@ fn load_average() -> String {
 }
 
 fn throughput_tables(options: &Options) {
-    let rows: Vec<Row> = rows()
-        .into_iter()
+    let all = rows();
+    let chosen = |row: &Row| {
+        options
+            .only
+            .as_ref()
+            .is_none_or(|only| row.name.contains(only.as_str()))
+    };
+    // With `--only`, the anchors come along (unless `--solo`), and so does the row that a
+    // chosen row is compared with.
+    let rows: Vec<Row> = all
+        .iter()
         .filter(|row| {
-            options.only.as_ref().is_none_or(|only| {
-                row.name.contains(only.as_str()) || (row.anchor && !options.solo)
-            })
+            chosen(row)
+                || (!options.solo
+                    && (row.anchor
+                        || all
+                            .iter()
+                            .any(|other| chosen(other) && other.versus == Some(row.name))))
         })
+        .copied()
         .collect();
     let runtimes = (current_thread(), multi_thread());
     let n = options.tasks;
@@ -472,6 +527,8 @@ fn throughput_tables(options: &Options) {
          at the same concurrency.\n",
         options.runs
     );
+    // In the order of the rounds, for the pairs compared; `median` sorts `times`.
+    let by_round = times.clone();
     let medians: Vec<Vec<Duration>> = times
         .iter_mut()
         .map(|per_row| per_row.iter_mut().map(|t| median(t)).collect())
@@ -502,11 +559,43 @@ fn throughput_tables(options: &Options) {
             }
             println!();
         }
-        for (name, _) in TO_COME.iter().filter(|(_, g)| *g == group) {
-            println!(
-                "| {name} |{}",
-                " (to come) |".repeat(options.concurrency.len())
-            );
+        println!();
+    }
+
+    // The rows with an anchor of their own, against it.
+    let versus: Vec<(usize, usize)> = rows
+        .iter()
+        .enumerate()
+        .filter_map(|(ri, row)| {
+            let anchor = rows.iter().position(|r| Some(r.name) == row.versus)?;
+            Some((ri, anchor))
+        })
+        .collect();
+    if !versus.is_empty() {
+        println!(
+            "### Against their own anchors\n\nThroughput ratio of the medians, and in brackets \
+             the range of the ratios round by round.\n"
+        );
+        print!("| row | against |");
+        for c in &options.concurrency {
+            print!(" c = {c} |");
+        }
+        println!();
+        println!("|---|---|{}", "---:|".repeat(options.concurrency.len()));
+        for &(ri, anchor) in &versus {
+            print!("| {} | {} |", rows[ri].name, rows[anchor].name);
+            for ci in 0..options.concurrency.len() {
+                let ratio = medians[ci][anchor].as_secs_f64() / medians[ci][ri].as_secs_f64();
+                let rounds: Vec<f64> = by_round[ci][anchor]
+                    .iter()
+                    .zip(&by_round[ci][ri])
+                    .map(|(a, r)| a.as_secs_f64() / r.as_secs_f64())
+                    .collect();
+                let min = rounds.iter().copied().fold(f64::INFINITY, f64::min);
+                let max = rounds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                print!(" {ratio:.2}× [{min:.2}–{max:.2}] |");
+            }
+            println!();
         }
         println!();
     }
@@ -550,17 +639,27 @@ fn throughput_tables(options: &Options) {
 // Peak memory, one child process per case.
 // ---------------------------------------------------------------------------------------
 
-const MEMORY_CASES: &[&str] = &["retry-pool run", "retry-pool LIFO", "buffer_unordered"];
+const MEMORY_CASES: &[&str] = &[
+    "retry-pool run",
+    "retry-pool LIFO",
+    MEMORY_SPAWNED,
+    "buffer_unordered",
+];
+const MEMORY_SPAWNED: &str = "retry-pool spawned, multi-thread (2 workers)";
 const MEMORY_CONCURRENCY: usize = 1024;
 
 /// In the child: runs one case over `n` lazily pulled tasks, then prints its peak RSS.
 fn memory_child(case: &str, n: u64) {
-    let runtime = current_thread();
+    let runtime = match case {
+        MEMORY_SPAWNED => multi_thread(),
+        _ => current_thread(),
+    };
     let c = MEMORY_CONCURRENCY;
     let sum = runtime.block_on(async move {
         match case {
             "retry-pool run" => pool_run(n, c).await,
             "retry-pool LIFO" => pool_lifo(n, c).await,
+            MEMORY_SPAWNED => pool_spawn(n, c).await,
             "buffer_unordered" => buffer_unordered(n, c).await,
             _ => panic!("no memory case {case:?}"),
         }
@@ -596,7 +695,7 @@ fn peak_kib(case: &str, n: u64) -> (u64, Duration) {
 fn memory_table() {
     let (small, large) = (10_000, 10_000_000);
     println!(
-        "### Peak memory (VmHWM of a child process per case; concurrency {MEMORY_CONCURRENCY}, current-thread, tasks pulled lazily from a range)\n"
+        "### Peak memory (VmHWM of a child process per case; concurrency {MEMORY_CONCURRENCY}, current-thread unless the case says otherwise, tasks pulled lazily from a range)\n"
     );
     println!("| case | 10,000 tasks: MiB | 10,000,000 tasks: MiB | difference: MiB |");
     println!("|---|---:|---:|---:|");
