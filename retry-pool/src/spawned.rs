@@ -179,6 +179,7 @@ where
         // settled attempt can give it work again.
         let mut idle = false;
         let mut cancels = Vec::new();
+        let mut batch = Vec::new();
         loop {
             if self.running.is_empty() && self.backlog.is_exhausted() {
                 return;
@@ -230,10 +231,17 @@ where
                 },
                 Some(joined) = self.running.join_next_with_id() => {
                     idle = false;
-                    self.settle(joined)
+                    // Settle every attempt that has finished by now, then send them all:
+                    // the consumer is woken once for the lot instead of once for each.
+                    batch.extend(self.settle(joined));
+                    while let Some(joined) = self.running.try_join_next_with_id() {
+                        batch.extend(self.settle(joined));
+                    }
+                    None
                 }
             };
-            if let Some(outcome) = outcome {
+            batch.extend(outcome);
+            for outcome in batch.drain(..) {
                 if self.outcomes.send(outcome).await.is_err() {
                     return;
                 }
