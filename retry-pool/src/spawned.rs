@@ -196,7 +196,7 @@ where
                     false => Poll::Pending,
                 }
             });
-            let outcome = tokio::select! {
+            tokio::select! {
                 biased;
                 () = self.outcomes.closed() => return,
                 next = next => match next {
@@ -237,10 +237,8 @@ where
                     while let Some(joined) = self.running.try_join_next_with_id() {
                         batch.extend(self.settle(joined));
                     }
-                    None
                 }
-            };
-            batch.extend(outcome);
+            }
             for outcome in batch.drain(..) {
                 if self.outcomes.send(outcome).await.is_err() {
                     return;
