@@ -25,6 +25,29 @@ use crate::task::{Handback, Limits, Outcome, TaskResult};
 ///
 /// Each poll does a bounded amount of work and spends tokio's cooperative budget, so a
 /// pool of always-ready tasks cannot starve the tasks beside it.
+///
+/// As nothing is spawned, tasks may borrow local data and need not be `Send`:
+///
+/// ```
+/// use futures::StreamExt;
+/// use retry_pool::Pool;
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let words = vec!["in", "place"]; // borrowed by the tasks
+/// let calls = Rc::new(Cell::new(0)); // not `Send`: fine in place
+/// let tasks = words.iter().map(|word| {
+///     let calls = Rc::clone(&calls);
+///     async move || {
+///         calls.set(calls.get() + 1);
+///         Ok::<_, std::io::Error>(word.len())
+///     }
+/// });
+/// let lengths: Vec<usize> = Pool::new(2).run(tasks).map(Result::unwrap).collect().await;
+/// assert_eq!((lengths.iter().sum::<usize>(), calls.get()), (7, 2));
+/// # }
+/// ```
 #[must_use = "streams do nothing unless polled"]
 pub struct Completions<S: Source, F, A, R: TaskResult> {
     backlog: Backlog<S>,

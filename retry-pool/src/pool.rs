@@ -13,6 +13,19 @@ use crate::spawned::Spawned;
 use crate::task::{self, Handback, Limits, TaskResult};
 
 /// Where a failed task goes when it has attempts left.
+///
+/// The crate documentation shows both orders side by side ("How retries are ordered").
+///
+/// ```
+/// use retry_pool::{DEFAULT_RETRY_ATTEMPTS, Pool, Retry};
+///
+/// // No retry by default: one attempt per task.
+/// assert_eq!(Pool::new(4).max_attempts(), 1);
+/// // A retry policy alone gives 3 attempts...
+/// assert_eq!(Pool::new(4).retry(Retry::Fifo).max_attempts(), DEFAULT_RETRY_ATTEMPTS);
+/// // ...and attempts alone retry LIFO.
+/// assert_eq!(Pool::new(4).attempts(5).max_attempts(), 5);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Retry {
     /// No retry: every task gets one attempt. The default, unless
@@ -125,6 +138,32 @@ impl Pool {
     /// Sets a timeout per attempt: an attempt still running after `timeout` is dropped and
     /// counts as a failed attempt ([`Failure::is_timeout`](crate::Failure::is_timeout)
     /// when it was the last). Timeouts need a tokio runtime with its clock enabled.
+    ///
+    /// An attempt is dropped between two of its polls: code that blocks without `.await`
+    /// is not cut short.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use retry_pool::{Pool, Retry};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let hangs = async || {
+    ///     tokio::time::sleep(Duration::from_secs(60)).await;
+    ///     Ok::<_, std::io::Error>("too late")
+    /// };
+    /// let start = tokio::time::Instant::now();
+    /// let mut done = Pool::new(1)
+    ///     .retry(Retry::Lifo)
+    ///     .attempts(2)
+    ///     .timeout(Duration::from_secs(1))
+    ///     .run([hangs]);
+    /// let failure = done.next().await.unwrap().unwrap_err();
+    /// assert!(failure.is_timeout() && failure.error().is_none());
+    /// assert_eq!(failure.attempts(), 2);
+    /// assert_eq!(start.elapsed(), Duration::from_secs(2)); // two attempts of 1s each
+    /// # }
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -229,7 +268,25 @@ impl Pool {
     }
 
     /// Like [`run`](Pool::run), for a [`Stream`](futures_core::Stream) of tasks: a task is
-    /// pulled only when a slot is free.
+    /// pulled only when a slot is free. The stream may be endless, such as tasks made from
+    /// the messages of a channel.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use futures::channel::mpsc;
+    /// use retry_pool::Pool;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (jobs, received) = mpsc::unbounded::<u32>();
+    /// let tasks = received.map(|n| async move || Ok::<_, std::io::Error>(n * 2));
+    /// let mut done = Pool::new(4).run_stream(tasks);
+    ///
+    /// jobs.unbounded_send(21).unwrap();
+    /// assert_eq!(done.next().await.unwrap().unwrap(), 42);
+    /// drop(jobs); // the stream of tasks ends, and so does the pool's
+    /// assert!(done.next().await.is_none());
+    /// # }
+    /// ```
     pub fn run_stream<S, F, R>(
         self,
         tasks: S,
@@ -320,6 +377,21 @@ impl Pool {
 
     /// Runs plain futures in this pool, each attempted once as a tokio task.
     ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use retry_pool::Pool;
+    ///
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)] async fn main() {
+    /// let jobs = (1..=4u64).map(|n| async move { Ok::<_, std::io::Error>(n * n) });
+    /// let mut total = 0;
+    /// let mut done = Pool::new(2).spawn_futures(jobs);
+    /// while let Some(outcome) = done.next().await {
+    ///     total += outcome.unwrap();
+    /// }
+    /// assert_eq!(total, 30);
+    /// # }
+    /// ```
+    ///
     /// # Panics
     ///
     /// When the pool was set to retry: plain futures cannot be started again.
@@ -364,6 +436,19 @@ impl Pool {
     /// [`submit`](SchedulerHandle::submit) waits for room and
     /// [`try_submit`](SchedulerHandle::try_submit) hands the task back. Unbounded by
     /// default. FIFO retries re-enter the line whatever its bound.
+    ///
+    /// ```
+    /// use retry_pool::{Pool, SubmitError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (handle, _done) = Pool::new(1).max_waiting(2).scheduler();
+    /// let job = || async { Ok::<_, ()>(()) };
+    /// handle.try_submit(job, 0).unwrap();
+    /// handle.try_submit(job, 0).unwrap();
+    /// // Nothing has taken a task from the line yet (the stream was not polled): it is full.
+    /// assert!(matches!(handle.try_submit(job, 0), Err(SubmitError::Full(_))));
+    /// # }
+    /// ```
     ///
     /// # Panics
     ///
@@ -429,6 +514,38 @@ impl Pool {
 
     /// Starts a long-running scheduler whose attempts run as tokio tasks: as
     /// [`scheduler`](Pool::scheduler), with the behaviour of [`spawn`](Pool::spawn).
+    /// Handles can be sent to other tasks and threads, one per producer.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use retry_pool::{BoxTask, Pool, Retry, boxed};
+    ///
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)] async fn main() {
+    /// let pool = Pool::new(4).retry(Retry::Lifo);
+    /// let (handle, mut done) = pool.spawn_scheduler::<BoxTask<u64, String>, _, _>();
+    /// let producers: Vec<_> = (0..3u64)
+    ///     .map(|producer| {
+    ///         let handle = handle.clone();
+    ///         tokio::spawn(async move {
+    ///             for n in 0..10 {
+    ///                 let job = boxed(move || async move { Ok((0..1_000 * n).sum::<u64>()) });
+    ///                 handle.submit(job, producer as i32).await.unwrap();
+    ///             }
+    ///         })
+    ///     })
+    ///     .collect();
+    /// drop(handle); // the scheduler closes when the producers' handles are gone too
+    /// for producer in producers {
+    ///     producer.await.unwrap();
+    /// }
+    /// let mut finished = 0;
+    /// while let Some((_id, outcome)) = done.next().await {
+    ///     outcome.unwrap();
+    ///     finished += 1;
+    /// }
+    /// assert_eq!(finished, 30);
+    /// # }
+    /// ```
     pub fn spawn_scheduler<F, Fut, R>(self) -> (SchedulerHandle<F>, Scheduled<Spawned<R>>)
     where
         F: FnMut() -> Fut + Send + 'static,

@@ -83,6 +83,32 @@ impl<F> std::error::Error for SubmitError<F> {}
 ///
 /// Made with its completion stream by [`Pool::scheduler`](crate::Pool::scheduler) or
 /// [`Pool::spawn_scheduler`](crate::Pool::spawn_scheduler).
+///
+/// ```
+/// use futures::StreamExt;
+/// use retry_pool::{Pool, boxed};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let (handle, mut done) = Pool::new(1).scheduler();
+/// let report = handle.try_submit(boxed(|| async { Ok::<_, String>("report") }), 5).unwrap();
+/// let backup = handle.try_submit(boxed(|| async { Ok("backup") }), 5).unwrap();
+/// let page = handle.try_submit(boxed(|| async { Ok("page") }), 9).unwrap();
+///
+/// assert!(handle.set_priority(page, 0)); // urgent after all: it runs first
+/// assert!(handle.cancel(backup)); // not needed any more
+/// assert_eq!(handle.stats().waiting, 2);
+/// handle.close(); // no more tasks: the stream ends once these have their outcomes
+///
+/// // A cancelled task's outcome comes at once; then the tasks run by priority.
+/// let (id, outcome) = done.next().await.unwrap();
+/// assert_eq!(id, backup);
+/// assert!(outcome.unwrap_err().is_cancelled());
+/// assert_eq!(done.next().await.unwrap(), (page, Ok("page")));
+/// assert_eq!(done.next().await.unwrap(), (report, Ok("report")));
+/// assert!(done.next().await.is_none());
+/// assert_eq!(done.get_ref().stats().cancelled, 1);
+/// # }
+/// ```
 pub struct SchedulerHandle<F> {
     shared: Arc<Shared<F>>,
 }

@@ -31,6 +31,28 @@ const MAX_BUFFER: usize = 1 << 16;
 /// entries (at most 65,536). It must be polled within a tokio runtime.
 ///
 /// Dropping the stream aborts the driver and every attempt in flight; none starts after.
+///
+/// ```
+/// use futures::StreamExt;
+/// use retry_pool::{Pool, Retry};
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)] async fn main() {
+/// let tasks = (0..8u64).map(|n| move || async move {
+///     tokio::time::sleep(Duration::from_millis(5)).await;
+///     if n % 4 == 0 { Err("unlucky") } else { Ok(n) }
+/// });
+/// let mut done = Pool::new(4).retry(Retry::Lifo).attempts(2).spawn(tasks);
+/// let first = done.next().await.unwrap();
+/// // While the consumer is busy, the driver keeps the slots full; outcomes wait for it.
+/// tokio::time::sleep(Duration::from_millis(50)).await;
+/// let mut outcomes = vec![first];
+/// outcomes.extend(done.by_ref().collect::<Vec<_>>().await);
+/// assert_eq!(outcomes.iter().filter(|outcome| outcome.is_ok()).count(), 6);
+/// let stats = done.stats();
+/// assert_eq!((stats.succeeded, stats.failed, stats.retried), (6, 2, 2));
+/// # }
+/// ```
 #[must_use = "streams do nothing unless polled"]
 pub struct Spawned<R: TaskResult> {
     state: State<R>,

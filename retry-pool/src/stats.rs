@@ -8,6 +8,34 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 /// [`Spawned::stats`](crate::Spawned::stats) and
 /// [`SchedulerHandle::stats`](crate::SchedulerHandle::stats). Each count is read on its own,
 /// so a snapshot taken while the pool runs may be a moment apart between fields.
+///
+/// A progress report while the pool runs:
+///
+/// ```
+/// use futures::StreamExt;
+/// use retry_pool::{Pool, Retry};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let tasks = (0..100).map(|n| {
+///     let mut tried = false;
+///     async move || {
+///         tokio::task::yield_now().await;
+///         if n % 10 == 0 && !tried {
+///             tried = true;
+///             return Err("flaky");
+///         }
+///         Ok(n)
+///     }
+/// });
+/// let mut done = Pool::new(8).retry(Retry::Lifo).run(tasks);
+/// while let Some(_outcome) = done.next().await {
+///     let stats = done.stats();
+///     assert!(stats.running <= 8);
+///     // A progress bar would show stats.succeeded, stats.failed, stats.retried...
+/// }
+/// assert_eq!((done.stats().succeeded, done.stats().retried), (100, 10));
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Stats {

@@ -1,5 +1,7 @@
 //! Helpers shared by the integration tests, the examples and the benchmarks.
 
+pub mod flaky_server;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
