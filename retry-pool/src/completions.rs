@@ -187,16 +187,17 @@ where
         loop {
             // Refill before anything is returned: a busy consumer leaves no slot idle.
             self.fill(cx, &mut polls);
-            if self.outcomes.is_empty() {
-                while polls > 0 {
-                    let Some(slot) = self.slots.next_woken() else {
-                        break;
-                    };
-                    polls -= 1;
-                    if let Poll::Ready((meta, output)) = self.slots.poll(slot) {
-                        self.settle(meta, output);
-                        self.fill(cx, &mut polls);
-                    }
+            // Woken attempts are polled even while outcomes wait for the consumer: else,
+            // as long as tasks that finish at once keep the outcomes coming, an attempt
+            // that needs another poll waits for all of them (and may time out meanwhile).
+            while polls > 0 {
+                let Some(slot) = self.slots.next_woken() else {
+                    break;
+                };
+                polls -= 1;
+                if let Poll::Ready((meta, output)) = self.slots.poll(slot) {
+                    self.settle(meta, output);
+                    self.fill(cx, &mut polls);
                 }
             }
 
