@@ -6,6 +6,7 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use futures_core::{FusedStream, Stream};
@@ -57,6 +58,8 @@ const MAX_BUFFER: usize = 1 << 16;
 pub struct Spawned<R: TaskResult> {
     state: State<R>,
     counters: Arc<Counters>,
+    /// Set when the stream is dropped: an attempt spawned but not started yet never starts.
+    closed: Arc<AtomicBool>,
 }
 
 type Received<R> = mpsc::Receiver<(usize, Outcome<R>)>;
@@ -87,6 +90,7 @@ where
     {
         let (outcomes, received) = mpsc::channel(concurrency.min(MAX_BUFFER));
         let counters = Arc::clone(backlog.counters());
+        let closed = Arc::new(AtomicBool::new(false));
         let driver = Driver {
             backlog,
             attempt,
@@ -95,10 +99,12 @@ where
             running: JoinSet::new(),
             running_attempts: HashMap::new(),
             outcomes,
+            closed: Arc::clone(&closed),
         };
         Spawned {
             state: State::Idle(Box::pin(driver.run()), received),
             counters,
+            closed,
         }
     }
 }
@@ -159,7 +165,9 @@ impl<R: TaskResult> FusedStream for Spawned<R> {
 impl<R: TaskResult> Drop for Spawned<R> {
     fn drop(&mut self) {
         // Dropping the driver drops its `JoinSet`, which aborts every attempt; the driver
-        // also sees the closed channel before it would start another.
+        // also sees the closed channel before it would start another. The abort takes
+        // effect later: meanwhile, attempts spawned and not yet started see `closed`.
+        self.closed.store(true, Ordering::Release);
         if let State::Running(driver, _) = &self.state {
             driver.abort();
         }
@@ -187,6 +195,8 @@ struct Driver<S: Source, F, A, R: TaskResult> {
     /// task), and its handle (to abort it on cancellation).
     running_attempts: HashMap<tokio::task::Id, (Meta, AbortHandle)>,
     outcomes: mpsc::Sender<(usize, Outcome<R>)>,
+    /// Set when the stream is dropped.
+    closed: Arc<AtomicBool>,
 }
 
 impl<S, F, A, R> Driver<S, F, A, R>
@@ -246,7 +256,15 @@ where
                         #[cfg(feature = "tracing")]
                         let attempt =
                             tracing::Instrument::instrument(attempt, crate::trace::attempt_span(meta));
-                        let handle = self.running.spawn(attempt);
+                        let closed = Arc::clone(&self.closed);
+                        let handle = self.running.spawn(async move {
+                            // Spawned before the stream was dropped but not started then:
+                            // it never starts, and the driver's drop aborts it.
+                            if closed.load(Ordering::Acquire) {
+                                return std::future::pending().await;
+                            }
+                            attempt.await
+                        });
                         self.running_attempts.insert(handle.id(), (meta, handle));
                         continue;
                     }
