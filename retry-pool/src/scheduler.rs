@@ -385,6 +385,25 @@ impl<F> Source for LineSource<F> {
     }
 }
 
+impl<F> Drop for LineSource<F> {
+    /// The stream is gone, and nothing will run what waits: the line closes (submissions
+    /// fail, a `submit` waiting for room returns) and lets go of its tasks at once, though
+    /// handles live on.
+    fn drop(&mut self) {
+        let waiting = {
+            let mut line = self.shared.lock();
+            line.closed = true;
+            line.keys.clear();
+            line.started.clear();
+            line.cancels.clear();
+            std::mem::take(&mut line.waiting)
+        };
+        self.shared.room.notify_waiters();
+        // Dropped outside the lock: a task's drop may use a handle.
+        drop(waiting);
+    }
+}
+
 impl<F> fmt::Debug for LineSource<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LineSource")
