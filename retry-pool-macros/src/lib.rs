@@ -11,6 +11,8 @@ mod errors;
 mod expand;
 mod fallback;
 mod item;
+#[cfg(test)]
+mod never_panics;
 mod suggest;
 mod validate;
 
