@@ -138,10 +138,7 @@ impl fmt::Display for Faults {
             ("cancels of running tasks", &self.cancels_running),
             ("cancels of tasks between attempts", &self.cancels_retrying),
             ("cancels refused (already finished)", &self.cancels_refused),
-            (
-                "cancels lost (a known bug, see hostile.rs)",
-                &self.cancels_lost,
-            ),
+            ("cancels lost", &self.cancels_lost),
             ("priorities changed", &self.reprioritised),
             ("submissions refused by backpressure", &self.backpressure),
             ("attempts started after a drop", &self.late_starts),
@@ -414,11 +411,9 @@ fn check_task(
     let last = log.last().copied();
     let lost_cancel =
         cancelled.is_some_and(|c| c.accepted) && !outcome.as_ref().is_err_and(|f| f.is_cancelled());
-    if lost_cancel && strict_cancel {
-        return Err(format!("cancelled, but ended {outcome:?}: {log:?}"));
-    }
     if lost_cancel {
         add(&round.faults.cancels_lost, 1);
+        return Err(format!("cancelled, but ended {outcome:?}: {log:?}"));
     }
     match outcome {
         Ok(value) => {
@@ -885,10 +880,10 @@ async fn scheduler_soak(
             pool = pool.max_waiting(rng.usize(4..64));
         }
         if spawn {
-            // Spawned, a cancel can still lose to an attempt that has just ended with an
-            // error, which is then retried (a known bug, not fixed yet: see the comment
-            // above `a_cancel_racing_a_failing_attempt_is_not_lost` in `tests/hostile.rs`):
-            // counted, not failed.
+            // Spawned, an abort lands later: a cancelled attempt may still start (and be
+            // counted), so attempt counts are not checked strictly; a cancel that returned
+            // `true` must still end its task cancelled (see
+            // `a_cancel_racing_a_failing_attempt_is_not_lost` in `tests/hostile.rs`).
             scheduler_round(
                 pool.spawn_scheduler(),
                 config,

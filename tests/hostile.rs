@@ -992,50 +992,20 @@ async fn a_waiting_submit_ends_when_the_stream_is_dropped() {
     assert!(matches!(submitted, Err(SubmitError::Closed(_))));
 }
 
-// Cancellations lost to a failing attempt: NOT FIXED, the two tests below are ignored.
-//
-// `SchedulerHandle::cancel` of a task whose attempt is running queues
-// `Cancel::Started { index }` and returns `true`; the pool acts on it at its next look
-// (in place: the start of the next poll; spawned: the driver's next turn). When the
-// attempt ends with an error before that look, the failure is settled first, and the
-// cancellation then finds the task nowhere it looks, so the task is retried to its last
-// attempt and ends with its error, not `is_cancelled`. Spawned, any cancel can race so;
-// in place, a cancel asked while the stream is being polled (by an attempt, as here, or
-// from another thread); a cancel between polls is always carried out (the soak checks it):
-//
-// - in place, LIFO: `Backlog::settle` queues the retry and `Completions::fill` starts it
-//   in the same poll (all the attempts, when they end at once);
-// - FIFO: `Backlog::queue_retry` hands the task back to the scheduler's line
-//   (`LineSource::requeue`, scheduler.rs), out of `started`; `Completions::cancel` and
-//   `Driver::cancel` then look for it among the running attempts and the backlog's
-//   retries only (`Slots::cancel`, `Backlog::remove_retry`), and drop the cancellation;
-// - spawned: `Driver::cancel` (spawned.rs) calls `abort()` on an attempt that has already
-//   finished, which does nothing, and `Driver::settle` then retries its error.
-//
-// The chaos soak counts these ("cancels lost") in the spawned scheduler, where the
-// consumer and the attempts run side by side: a few hundred a run.
-//
-// Proposed fix (about 30 lines; tried against every test, all pass):
-// 1. `Source` gets a hidden `fn take_cancel(&mut self, index) -> bool { false }`;
-//    `LineSource` removes a pending `Cancel::Started { index }` from `line.cancels` and
-//    says whether there was one.
-// 2. `Backlog::settle`, for a failure of a source that `CANCELS` (before deciding on a
-//    retry): when `take_cancel(meta.index)`, finish the task as `Cause::Cancelled` with
-//    `meta.attempts`.
-// 3. `LineSource::requeue`: when a `Cancel::Started` for the job is pending, turn it into
-//    `Cancel::Waiting { index, attempts }` and drop the job instead of queueing it (closes
-//    the window between 2 and the requeue for a cancel from another thread).
-// 4. `Driver` keeps a set of the indices it aborted in `cancel`; `Driver::settle`
-//    reports an attempt in that set as cancelled (`Backlog::cancelled`, was running),
-//    whatever it handed back, and removes it from the set on every path.
+// Cancellations racing a failing attempt (found by the chaos soak, fixed). A cancel of a
+// running task (`Cancel::Started`) used to be lost when the attempt failed before the pool
+// looked at it: the failure was settled first (retried in the same poll under LIFO, handed
+// back to the scheduler's line under FIFO, or, spawned, the abort landed on a finished
+// attempt), and the task ran on to its last attempt. Now `Backlog::settle` takes a pending
+// cancel from the source (`Source::take_cancel`) or from the spawned driver (an attempt it
+// aborted) before it decides on a retry, and `LineSource::requeue` turns a cancel that
+// arrives in between into a cancel of a waiting task.
 
 /// A task that cancels itself during its attempt and then fails: the cancellation must
 /// not be lost when the failure sends it back into the line (FIFO), nor when its attempt
 /// had ended before the cancellation reached a spawned driver. It ends cancelled after
 /// that one attempt, and never runs again.
 #[tokio::test(start_paused = true)]
-#[ignore = "bug, not fixed yet: a cancel asked while its task's attempt runs is lost when \
-            the attempt fails (the retry goes on); see the comment above"]
 async fn a_cancel_racing_a_failing_attempt_is_not_lost() {
     type Slot = Arc<OnceLock<(retry_pool::SchedulerHandle<BoxTask<u8, u8>>, TaskId)>>;
     let mut lost = Vec::new();
@@ -1099,8 +1069,6 @@ async fn a_cancel_racing_a_failing_attempt_is_not_lost() {
 /// cancellation is not retried; here the driver is held up sending outcomes to a consumer
 /// that does not read, while the attempt fails and the task is cancelled.
 #[tokio::test(start_paused = true)]
-#[ignore = "bug, not fixed yet: a spawned driver that takes a cancel after the attempt \
-            ended retries the task; see the comment above a_cancel_racing_a_failing_attempt"]
 async fn spawned_cancel_of_an_attempt_that_already_failed() {
     let gate = Arc::new(tokio::sync::Notify::new());
     let attempts = Arc::new(AtomicU32::new(0));

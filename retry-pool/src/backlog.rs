@@ -212,15 +212,23 @@ impl<S: Source> Backlog<S> {
 
     /// Settles an ended attempt: the task's index and outcome, or `None` when it was
     /// queued to run again. `task` is what the attempt handed back (`None` when it cannot
-    /// be restarted).
+    /// be restarted); `cancelled`: a cancel of the task reached the attempt too late to
+    /// stop it (the source may also hold one, not yet carried out).
     #[inline]
     pub(crate) fn settle<R: TaskResult>(
         &mut self,
         meta: Meta,
         task: Option<S::Task>,
         ended: Ended<R>,
+        cancelled: bool,
     ) -> Option<(usize, Outcome<R>)> {
         self.counters.stopped();
+        // A cancel that came while the attempt ran, too late to stop it, still holds: the
+        // task ends cancelled whatever the attempt returned (`cancel` said it would).
+        if S::CANCELS && (cancelled || self.source.take_cancel(meta.index)) {
+            let failure = Failure::new(meta.index, meta.attempts, Cause::Cancelled);
+            return Some(self.finish::<R>(meta.index, Err(failure)));
+        }
         let cause = match ended {
             Ended::Returned(Some(result)) => match result.into_result() {
                 Ok(value) => return Some(self.finish::<R>(meta.index, Ok(value))),

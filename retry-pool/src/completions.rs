@@ -141,7 +141,7 @@ where
             Ok((task, result)) => (task, Ended::Returned(result)),
             Err(panic) => (None, Ended::Panicked(panic_message(&*panic))),
         };
-        if let Some(outcome) = self.backlog.settle(meta, task, ended) {
+        if let Some(outcome) = self.backlog.settle(meta, task, ended, false) {
             self.outcomes.push_back(outcome);
         }
     }

@@ -371,13 +371,38 @@ impl<F> Source for LineSource<F> {
         }
         let mut line = self.shared.lock();
         let priority = line.started.remove(&job.index).unwrap_or_default();
-        line.insert(job.index, job.task, job.attempts, priority);
+        let index = job.index;
+        let pending = line
+            .cancels
+            .iter()
+            .position(|cancel| *cancel == Cancel::Started { index });
+        match pending {
+            // Cancelled while it ran: it ends now, as a waiting task cancelled.
+            Some(at) => {
+                line.cancels[at] = Cancel::Waiting {
+                    index,
+                    attempts: job.attempts,
+                };
+                drop(line);
+                drop(job);
+            }
+            None => line.insert(index, job.task, job.attempts, priority),
+        }
         None
     }
 
     fn poll_cancellations(&mut self, cx: &mut Context<'_>, into: &mut Vec<Cancel>) {
         self.shared.consumer.register(cx.waker());
         into.append(&mut self.shared.lock().cancels);
+    }
+
+    fn take_cancel(&mut self, index: usize) -> bool {
+        let mut line = self.shared.lock();
+        let pending = line
+            .cancels
+            .iter()
+            .position(|cancel| *cancel == Cancel::Started { index });
+        pending.map(|at| line.cancels.remove(at)).is_some()
     }
 
     fn settled(&mut self, index: usize) {

@@ -56,6 +56,13 @@ pub trait Source {
     #[doc(hidden)]
     fn poll_cancellations(&mut self, _cx: &mut Context<'_>, _into: &mut Vec<Cancel>) {}
 
+    /// Takes back a pending cancel of the running task `index`, if one was asked: its
+    /// attempt failed before the cancel reached it, and it must not run again.
+    #[doc(hidden)]
+    fn take_cancel(&mut self, _index: usize) -> bool {
+        false
+    }
+
     /// Says that the task `index` has its outcome.
     #[doc(hidden)]
     fn settled(&mut self, _index: usize) {}

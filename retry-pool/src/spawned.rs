@@ -193,7 +193,7 @@ struct Driver<S: Source, F, A, R: TaskResult> {
     running: JoinSet<Handback<F, R>>,
     /// The attempt each running tokio task is (to report a panic or an abort against its
     /// task), and its handle (to abort it on cancellation).
-    running_attempts: HashMap<tokio::task::Id, (Meta, AbortHandle)>,
+    running_attempts: HashMap<tokio::task::Id, Running>,
     outcomes: mpsc::Sender<(usize, Outcome<R>)>,
     /// Set when the stream is dropped.
     closed: Arc<AtomicBool>,
@@ -265,7 +265,12 @@ where
                             }
                             attempt.await
                         });
-                        self.running_attempts.insert(handle.id(), (meta, handle));
+                        let running = Running {
+                            meta,
+                            handle,
+                            cancelled: false,
+                        };
+                        self.running_attempts.insert(running.handle.id(), running);
                         continue;
                     }
                 },
@@ -301,21 +306,22 @@ where
             }
             // Aborted by a cancellation through a scheduler's handle.
             Err(error) => {
-                let meta = self.forget(error.id());
+                let meta = self.forget(error.id()).meta;
                 return Some(self.backlog.cancelled::<R>(meta.index, meta.attempts, true));
             }
         };
-        let meta = self.forget(id);
-        self.backlog.settle(meta, task, ended)
+        // An attempt that had ended before its abort could land: the cancel still holds.
+        let Running {
+            meta, cancelled, ..
+        } = self.forget(id);
+        self.backlog.settle(meta, task, ended, cancelled)
     }
 
-    /// The meta of an attempt that ended, no longer tracked.
-    fn forget(&mut self, id: tokio::task::Id) -> Meta {
-        let (meta, _) = self
-            .running_attempts
+    /// An attempt that ended, no longer tracked.
+    fn forget(&mut self, id: tokio::task::Id) -> Running {
+        self.running_attempts
             .remove(&id)
-            .expect("every attempt is recorded");
-        meta
+            .expect("every attempt is recorded")
     }
 
     /// Carries out a cancellation: a waiting task's outcome at once; a running attempt is
@@ -328,11 +334,12 @@ where
             // Linear in the attempts running: cancellations are rare.
             Cancel::Started { index } => match self
                 .running_attempts
-                .values()
-                .find(|(meta, _)| meta.index == index)
+                .values_mut()
+                .find(|running| running.meta.index == index)
             {
-                Some((_, running)) => {
-                    running.abort();
+                Some(running) => {
+                    running.cancelled = true;
+                    running.handle.abort();
                     None
                 }
                 None => self
@@ -342,6 +349,14 @@ where
             },
         }
     }
+}
+
+/// An attempt running as a tokio task.
+struct Running {
+    meta: Meta,
+    handle: AbortHandle,
+    /// Aborted for a cancellation: if it ended first, it still ends its task as cancelled.
+    cancelled: bool,
 }
 
 /// What the driver does next, besides settling attempts.
