@@ -83,8 +83,8 @@ impl<S: Source> Backlog<S> {
         }
     }
 
-    /// Shares the counters of `source` (a scheduler's, which its handles read) instead of
-    /// private ones.
+    /// Keeps its counts in `counters` (a scheduler's, which its handles read) instead of
+    /// counters of its own.
     pub(crate) fn with_counters(mut self, counters: Arc<Counters>) -> Self {
         self.counters = counters;
         self
