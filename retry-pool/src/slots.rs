@@ -42,6 +42,9 @@ struct Slot<A> {
 #[derive(Default)]
 struct Woken {
     slots: Mutex<Vec<usize>>,
+    /// Set (under the lock) when the list becomes non-empty, cleared when it is taken: lets
+    /// the consumer skip the lock when nothing was woken.
+    listed: AtomicBool,
     consumer: AtomicWaker,
 }
 
@@ -64,6 +67,7 @@ impl Wake for SlotWaker {
             // The consumer takes the whole list at once: only the first slot on it needs
             // to tell. (Before it waits, the consumer registers, then looks at the list.)
             if woken.len() == 1 {
+                self.woken.listed.store(true, Ordering::Release);
                 drop(woken);
                 self.woken.consumer.wake();
             }
@@ -145,10 +149,16 @@ impl<A: Future> Slots<A> {
     /// The next woken slot to poll, if any.
     pub(crate) fn next_woken(&mut self) -> Option<usize> {
         if self.next == self.batch.len() {
+            // Nothing listed: no lock. (A slot listed just now is seen by `register`.)
+            if !self.woken.listed.load(Ordering::Acquire) {
+                return None;
+            }
             self.batch.clear();
             self.next = 0;
+            let mut woken = lock(&self.woken.slots);
             // Swapped, not taken, so that both lists keep their capacity.
-            std::mem::swap(&mut self.batch, &mut *lock(&self.woken.slots));
+            std::mem::swap(&mut self.batch, &mut *woken);
+            self.woken.listed.store(false, Ordering::Release);
         }
         let slot = *self.batch.get(self.next)?;
         self.next += 1;
