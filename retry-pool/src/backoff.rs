@@ -43,6 +43,7 @@ impl Backoff {
     /// `first` after the first failure, doubling after each further one up to `max`, with
     /// "equal jitter": each delay is drawn between half of it and all of it, so that tasks
     /// that failed together do not all come back at once. `max` below `first` is `first`.
+    /// The doubling stops after 31 failures (at `first` × 2³¹), whatever `max` allows.
     pub fn exponential(first: Duration, max: Duration) -> Self {
         Backoff {
             first,
