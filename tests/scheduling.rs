@@ -556,3 +556,18 @@ async fn tasks_may_borrow_and_be_local() {
         .await;
     assert_eq!(sum, 100);
 }
+
+/// A task made by a function returning `impl AsyncFnMut`: what `run` takes.
+fn opaque_task(n: u32) -> impl AsyncFnMut() -> Result<u32, ()> {
+    async move || Ok(n * 2)
+}
+
+#[tokio::test]
+async fn tasks_may_come_from_functions_returning_impl_async_fn_mut() {
+    let total: u32 = Pool::new(2)
+        .run((1..=3).map(opaque_task))
+        .map(Result::unwrap)
+        .fold(0, |a, b| async move { a + b })
+        .await;
+    assert_eq!(total, 12);
+}

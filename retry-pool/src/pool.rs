@@ -233,9 +233,9 @@ impl Pool {
     /// Each task is something that can be started again for every attempt: an async
     /// closure (`async move || ...`) or a closure returning a future
     /// (`move || async move { ... }`), whose output is a `Result`. The input is pulled
-    /// only when a slot is free, so it may be endless. (A closure hidden behind an opaque
-    /// `impl FnMut() -> Fut` type is not an `AsyncFnMut` to the compiler: pass it to
-    /// [`spawn`](Pool::spawn), or return the closure's concrete type.)
+    /// only when a slot is free, so it may be endless. (A function that makes tasks should
+    /// return `impl AsyncFnMut() -> R`: behind an opaque `impl FnMut() -> Fut`, the
+    /// compiler does not see an `AsyncFnMut`.)
     ///
     /// Nothing runs until the stream is first polled; dropping it drops every attempt in
     /// flight.
