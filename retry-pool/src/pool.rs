@@ -221,6 +221,16 @@ impl Pool {
         }
     }
 
+    /// Panics when this pool retries: `entry` runs plain futures, which would silently get
+    /// a single attempt; `instead` is the entry point that takes closures.
+    #[track_caller]
+    fn refuse_retry(&self, entry: &str, instead: &str) {
+        assert!(
+            self.max_attempts() == 1,
+            "retry-pool: `{entry}` runs plain futures, which cannot be started again, but this pool retries; pass closures (`async move || ...`) to `{instead}` instead"
+        );
+    }
+
     pub(crate) fn limits(&self) -> Limits {
         Limits {
             timeout: self.timeout,
@@ -335,10 +345,7 @@ impl Pool {
         I::Item: IntoFuture<Output = R>,
         R: TaskResult,
     {
-        assert!(
-            self.max_attempts() == 1,
-            "retry-pool: `run_futures` runs plain futures, which cannot be started again, but this pool retries; pass closures (`async move || ...`) to `run` instead"
-        );
+        self.refuse_retry("run_futures", "run");
         self.run_with(IterSource::new(futures), task::attempt_future)
     }
 
@@ -408,10 +415,7 @@ impl Pool {
         R::Ok: Send + 'static,
         R::Err: Send + 'static,
     {
-        assert!(
-            self.max_attempts() == 1,
-            "retry-pool: `spawn_futures` runs plain futures, which cannot be started again, but this pool retries; pass closures to `spawn` instead"
-        );
+        self.refuse_retry("spawn_futures", "spawn");
         self.spawn_with(IterSource::new(futures), task::attempt_future)
     }
 
