@@ -133,20 +133,10 @@ fn check(args: TokenStream, item: TokenStream) -> Result<(), TestCaseError> {
 
 // Strategies.
 
-const KEYS: &[&str] = &[
-    "concurrency",
-    "retry",
-    "attempts",
-    "backoff",
-    "timeout",
-    "spawn",
-    "crate",
-];
-
 /// Keys as written: the known ones, misspellings, other words and keywords.
 fn key() -> impl Strategy<Value = String> {
     prop_oneof![
-        4 => proptest::sample::select(KEYS).prop_map(str::to_owned),
+        4 => proptest::sample::select(args::KEYS).prop_map(str::to_owned),
         1 => proptest::sample::select(&[
             "concurency", "Concurrency", "retyr", "attempt", "timout", "backof", "spwan",
             "crates", "workers", "self", "Self", "super", "r#try", "r#match", "fn", "async",
@@ -634,7 +624,7 @@ proptest! {
                 prop_assert!(!message.is_empty());
             }
             let _ = no_panic("duration::parse_backoff", text, || duration::parse_backoff(text))?;
-            let _ = no_panic("suggest::closest", text, || suggest::closest(text, KEYS))?;
+            let _ = no_panic("suggest::closest", text, || suggest::closest(text, args::KEYS))?;
         }
     }
 }
