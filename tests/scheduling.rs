@@ -229,21 +229,24 @@ fn logged_tasks(
     })
 }
 
-/// Rule 5: under LIFO, a failed task runs again before anything else that is waiting.
-#[tokio::test]
-async fn lifo_retries_run_first() {
+/// The (task, attempt) start order of five tasks on one slot, `fail_once` failing once.
+async fn start_order(retry: Retry, fail_once: &'static [usize]) -> Vec<(usize, u32)> {
     let log = Arc::default();
-    let tasks = logged_tasks(5, &[1, 3], &log);
-    let outcomes = Pool::new(1)
-        .retry(Retry::Lifo)
-        .run(tasks)
+    let succeeded = Pool::new(1)
+        .retry(retry)
+        .run(logged_tasks(5, fail_once, &log))
         .filter(|o| std::future::ready(o.is_ok()))
         .count()
         .await;
-    assert_eq!(outcomes, 5);
-    let log = log.lock().unwrap().clone();
+    assert_eq!(succeeded, 5);
+    log.lock().unwrap().clone()
+}
+
+/// Rule 5: under LIFO, a failed task runs again before anything else that is waiting.
+#[tokio::test]
+async fn lifo_retries_run_first() {
     assert_eq!(
-        log,
+        start_order(Retry::Lifo, &[1, 3]).await,
         [(0, 1), (1, 1), (1, 2), (2, 1), (3, 1), (3, 2), (4, 1)]
     );
 }
@@ -252,18 +255,8 @@ async fn lifo_retries_run_first() {
 /// failure.
 #[tokio::test]
 async fn fifo_retries_go_to_the_back() {
-    let log = Arc::default();
-    let tasks = logged_tasks(5, &[3, 1], &log);
-    let outcomes = Pool::new(1)
-        .retry(Retry::Fifo)
-        .run(tasks)
-        .filter(|o| std::future::ready(o.is_ok()))
-        .count()
-        .await;
-    assert_eq!(outcomes, 5);
-    let log = log.lock().unwrap().clone();
     assert_eq!(
-        log,
+        start_order(Retry::Fifo, &[3, 1]).await,
         [(0, 1), (1, 1), (2, 1), (3, 1), (4, 1), (1, 2), (3, 2)]
     );
 }
