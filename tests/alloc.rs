@@ -25,7 +25,6 @@
 //! ALLOC_BACKTRACE=1 cargo test --test alloc -- --nocapture --test-threads 1
 //! ```
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -33,7 +32,7 @@ use futures::{Stream, StreamExt};
 use retry_pool::{Failure, Pool, Retry};
 
 /// Counts the allocations of the thread that switched counting on, and nothing else.
-struct Counting;
+struct Tally;
 
 thread_local! {
     /// Whether this thread's allocations are counted now.
@@ -52,7 +51,7 @@ static BACKTRACES: AtomicBool = AtomicBool::new(false);
 /// How many counted allocations get a backtrace, per count.
 const BACKTRACES_SHOWN: u64 = 8;
 
-impl Counting {
+impl support::counting::Record for Tally {
     fn record(size: usize) {
         let counting = COUNTING.try_with(Cell::get).unwrap_or(false);
         if !counting || TRACING.try_with(Cell::get).unwrap_or(true) {
@@ -72,37 +71,8 @@ impl Counting {
     }
 }
 
-// SAFETY: every call is passed on unchanged to `System`, which upholds the contract of
-// `GlobalAlloc`. Counting only touches const-initialised thread-locals without
-// destructors, which never allocate; the debug backtrace allocates through this same
-// allocator with `TRACING` set, so it is not counted and cannot recurse.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        Self::record(layout.size());
-        // SAFETY: the caller's guarantees for `alloc` are passed on as they are.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        Self::record(layout.size());
-        // SAFETY: the caller's guarantees for `alloc_zeroed` are passed on as they are.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        Self::record(new_size);
-        // SAFETY: the caller's guarantees for `realloc` are passed on as they are.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's guarantees for `dealloc` are passed on as they are.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: support::counting::Counting<Tally> = support::counting::Counting::new();
 
 fn start_counting() {
     COUNT.with(|count| count.set(0));

@@ -7,7 +7,6 @@
 //! starting after its stream was dropped, a scheduler whose stream is gone still taking
 //! (and holding) tasks, and cancellations lost to a finishing attempt.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::future::{Future, pending, poll_fn};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::SeqCst};
@@ -23,14 +22,14 @@ use tokio::time::{Instant, timeout};
 
 // A counting allocator: the bytes allocated on a thread while it counts.
 
-struct Counting;
+struct Tally;
 
 thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };
     static BYTES: Cell<usize> = const { Cell::new(0) };
 }
 
-impl Counting {
+impl support::counting::Record for Tally {
     fn record(size: usize) {
         if COUNTING.try_with(Cell::get).unwrap_or(false) {
             let _ = BYTES.try_with(|bytes| bytes.set(bytes.get().saturating_add(size)));
@@ -38,35 +37,8 @@ impl Counting {
     }
 }
 
-// SAFETY: every call is passed on unchanged to `System`; counting touches only
-// const-initialised thread-locals without destructors, which never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        Self::record(layout.size());
-        // SAFETY: the caller's guarantees are passed on.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        Self::record(layout.size());
-        // SAFETY: the caller's guarantees are passed on.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        Self::record(new_size);
-        // SAFETY: the caller's guarantees are passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's guarantees are passed on.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: support::counting::Counting<Tally> = support::counting::Counting::new();
 
 /// Runs `future` to its end, and returns its output with the bytes allocated on this
 /// thread meanwhile (on a current-thread runtime: the pool's, the tasks' and tokio's).

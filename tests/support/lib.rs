@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests, the examples and the benchmarks.
 
+pub mod counting;
 pub mod flaky_server;
 
 use std::sync::Arc;
