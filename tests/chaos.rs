@@ -292,14 +292,19 @@ impl Config {
             )),
             _ => None,
         };
-        // Retry::None with attempts > 1 retries LIFO; with a backoff it needs retries.
-        let attempts = rng.u32(1..=4);
+        // More attempts and a backoff need a retry policy ("Settings that go together" on
+        // `Pool`).
+        let attempts = if retry == Retry::None {
+            1
+        } else {
+            rng.u32(1..=4)
+        };
         Config {
             concurrency,
             retry,
             attempts,
             timeout,
-            backoff: backoff.filter(|_| attempts > 1 || retry != Retry::None),
+            backoff: backoff.filter(|_| retry != Retry::None),
             tasks,
             drop_after: (rng.u8(0..4) == 0).then(|| rng.usize(0..=tasks)),
             clock,

@@ -71,7 +71,10 @@ async fn a_panic_has_no_error_but_its_message() {
 
 #[tokio::test(start_paused = true)]
 async fn a_timeout_has_no_error() {
-    let pool = Pool::new(1).attempts(2).timeout(Duration::from_millis(50));
+    let pool = Pool::new(1)
+        .retry(Retry::Lifo)
+        .attempts(2)
+        .timeout(Duration::from_millis(50));
     let failure = fail_with(pool, async || -> std::io::Result<()> {
         std::future::pending().await
     })

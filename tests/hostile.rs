@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use futures::stream::FusedStream;
 use futures::{FutureExt, Stream, StreamExt};
-use retry_pool::{Backoff, BoxTask, Pool, Retry, SubmitError, TaskId, boxed, pooled};
+use retry_pool::{Backoff, BoxTask, Pool, PoolStream, Retry, SubmitError, TaskId, boxed, pooled};
 use support::Probe;
 use tokio::time::{Instant, timeout};
 

@@ -34,7 +34,7 @@
 //! The generated locals (`concurrency`, `pool`, `task`, `limits`, `result`) are
 //! `Span::mixed_site()` and prefixed, so they neither see nor shadow the user's names.
 
-use proc_macro2::{Group, Span, TokenStream, TokenTree};
+use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned as _;
 use syn::visit::Visit;
@@ -45,6 +45,7 @@ use crate::duration::{Backoff, Nanos};
 use crate::errors::Errors;
 use crate::fallback;
 use crate::item::{self, Target};
+use crate::signature::{respan, rewrite_signature};
 use crate::validate::{self, Config};
 
 /// The whole attribute: parse, validate, then expand, or on any mistake, expand the
@@ -86,46 +87,6 @@ fn expand(config: &Config, mut function: ItemFn) -> TokenStream {
     function.into_token_stream()
 }
 
-/// The signature, no longer `async`, returning the stream of the declared `Result`.
-///
-/// `Outcome<R>` is spanned on the declared return type, so that a return type that is not a
-/// `Result` is reported there.
-pub(crate) fn rewrite_signature(krate: &Path, function: &mut ItemFn) {
-    let signature = &mut function.sig;
-    signature.asyncness = None;
-    let (arrow, declared): (_, Type) = match &signature.output {
-        ReturnType::Type(arrow, declared) => (*arrow, (**declared).clone()),
-        // Reported by `item::parse`; any `Result` keeps the callers free of more errors.
-        ReturnType::Default => (
-            Default::default(),
-            syn::parse_quote!(::core::result::Result<(), ::core::convert::Infallible>),
-        ),
-    };
-    let span = declared.span();
-    let krate = respan(krate.to_token_stream(), span);
-    let stream: Type = syn::parse_quote_spanned! {span=>
-        impl #krate::__private::Stream<Item = #krate::Outcome<#declared>> + ::core::marker::Unpin
-    };
-    signature.output = ReturnType::Type(arrow, Box::new(stream));
-}
-
-/// `tokens`, each spanned at `span` (which keeps the hygiene of `span`).
-fn respan(tokens: TokenStream, span: Span) -> TokenStream {
-    tokens
-        .into_iter()
-        .map(|mut token| {
-            if let TokenTree::Group(group) = &token {
-                let mut inner = Group::new(group.delimiter(), respan(group.stream(), span));
-                inner.set_span(span);
-                token = TokenTree::Group(inner);
-            } else {
-                token.set_span(span);
-            }
-            token
-        })
-        .collect()
-}
-
 // Input: the user's block, listing the tasks.
 // Output: the statements that build the pool and hand it the body and the attempt.
 fn pooled_body(config: &Config, block: &Block, declared: Option<&Type>) -> TokenStream {
@@ -141,18 +102,13 @@ fn pooled_body(config: &Config, block: &Block, declared: Option<&Type>) -> Token
     };
     let concurrency_value = quote_spanned!(config.concurrency.span()=> #krate::__private::concurrency(#concurrency_value));
 
-    let retry = match config.retry {
+    // Only the keys written: the defaults are the runtime's.
+    let retry = config.retry.map(|retry| match retry {
         Retry::Lifo => quote!(.retry(#krate::Retry::Lifo)),
         Retry::Fifo => quote!(.retry(#krate::Retry::Fifo)),
-        Retry::None => TokenStream::new(),
-    };
-    let attempts = match config.retry {
-        Retry::None => TokenStream::new(),
-        Retry::Lifo | Retry::Fifo => {
-            let attempts = config.attempts;
-            quote!(.attempts(#attempts))
-        }
-    };
+        Retry::None => quote!(.retry(#krate::Retry::None)),
+    });
+    let attempts = config.attempts.map(|attempts| quote!(.attempts(#attempts)));
     let backoff = match config.backoff {
         None => TokenStream::new(),
         Some(Backoff::Fixed(delay)) => {
@@ -176,7 +132,7 @@ fn pooled_body(config: &Config, block: &Block, declared: Option<&Type>) -> Token
     let krate_there = respan(krate.to_token_stream(), span);
     let declared_check = match declared {
         Some(declared) if !mentions_impl_trait(declared) => quote_spanned! {span=>
-            let _: ::core::marker::PhantomData<#krate_there::Outcome<#declared>>;
+            let _: ::core::marker::PhantomData<#krate_there::__private::Outcome<#declared>>;
         },
         _ => TokenStream::new(),
     };
@@ -188,8 +144,8 @@ fn pooled_body(config: &Config, block: &Block, declared: Option<&Type>) -> Token
         declared: span,
     };
     let attempt = match config.retry {
-        Retry::None => attempt_once(krate, block, &finish),
-        Retry::Lifo | Retry::Fifo => attempt_again(krate, block, &finish),
+        Some(Retry::Lifo | Retry::Fifo) => attempt_again(krate, block, &finish),
+        Some(Retry::None) | None => attempt_once(krate, block, &finish),
     };
 
     let call = if config.spawn {
@@ -431,7 +387,9 @@ mod tests {
         assert!(out.contains("pub fn fetch_all"), "{out}");
         assert!(out.contains("# [doc = r\" Docs.\"]"), "{out}");
         assert!(
-            out.contains(":: retry_pool :: Outcome < Result < Page , FetchError > >"),
+            out.contains(
+                "impl :: retry_pool :: PoolStream < Item = :: retry_pool :: __private :: Outcome < Result < Page , FetchError > > >"
+            ),
             "{out}"
         );
         assert!(
@@ -446,6 +404,27 @@ mod tests {
         if std::env::var_os("RETRY_POOL_SHOW_EXPANSION").is_some() {
             println!("{out}");
         }
+    }
+
+    /// The defaults are the runtime's: a key left out is left out of the expansion.
+    #[test]
+    fn only_the_keys_written_are_emitted() {
+        let function = quote!(
+            async fn f(n: usize) -> Result<usize, ()> {
+                (0..n).map(|i| async move || Ok(i))
+            }
+        );
+        let out = expand_str(quote!(concurrency = 8, retry = "lifo"), function.clone());
+        assert!(
+            out.contains(". retry (:: retry_pool :: Retry :: Lifo)"),
+            "{out}"
+        );
+        assert!(!out.contains(". attempts"), "{out}");
+        let out = expand_str(quote!(concurrency = 8), function);
+        assert!(
+            !out.contains(". retry") && !out.contains(". attempts"),
+            "{out}"
+        );
     }
 
     #[test]
@@ -550,7 +529,7 @@ mod tests {
             ),
         );
         assert!(
-            out.contains("fn f () -> impl my_reexport :: __private :: Stream"),
+            out.contains("fn f () -> impl my_reexport :: PoolStream"),
             "{out}"
         );
         assert!(

@@ -10,10 +10,10 @@ use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
 use syn::{Block, ItemFn, Path, Stmt};
 
-use crate::expand::rewrite_signature;
+use crate::signature::rewrite_signature;
 
 // Input: `async fn f(args) -> R { body }` with a mistake.
-// Output: `fn f(args) -> impl Stream<Item = Outcome<R>> + Unpin { <empty stream> }`.
+// Output: `fn f(args) -> impl PoolStream<Item = Outcome<R>> { <empty stream> }`.
 pub(crate) fn function(krate: &Path, mut function: ItemFn) -> TokenStream {
     rewrite_signature(krate, &mut function);
     // The arguments are not used without the body.

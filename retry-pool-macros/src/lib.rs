@@ -13,6 +13,7 @@ mod fallback;
 mod item;
 #[cfg(test)]
 mod never_panics;
+mod signature;
 mod suggest;
 mod validate;
 

@@ -8,12 +8,14 @@ use crate::args::{Args, Concurrency, Retry};
 use crate::duration::{Backoff, Nanos};
 use crate::errors::Errors;
 
-/// What the expansion follows: every key checked and defaulted.
+/// What the expansion follows: every key checked, and those written. Defaults are the
+/// runtime's: a key left out is left out of the expansion too.
 pub(crate) struct Config {
     pub(crate) concurrency: Concurrency,
-    pub(crate) retry: Retry,
-    /// Total attempts per task, the first one included.
-    pub(crate) attempts: u32,
+    /// As written; `None` is the runtime's default, no retry.
+    pub(crate) retry: Option<Retry>,
+    /// Total attempts per task, the first one included, as written.
+    pub(crate) attempts: Option<u32>,
     /// Only when retrying.
     pub(crate) backoff: Option<Backoff>,
     /// Per attempt.
@@ -22,10 +24,6 @@ pub(crate) struct Config {
     pub(crate) spawn: bool,
     pub(crate) krate: Path,
 }
-
-/// Attempts per task when retrying and `attempts` is not given; the runtime's
-/// `DEFAULT_RETRY_ATTEMPTS`.
-pub(crate) const DEFAULT_RETRY_ATTEMPTS: u32 = 3;
 
 /// The path of the runtime crate, from `crate = "..."` or `::retry_pool`.
 pub(crate) fn krate(args: &Args) -> Path {
@@ -80,15 +78,10 @@ pub(crate) fn validate(args: Args, errors: &mut Errors) -> Option<Config> {
         return None;
     };
 
-    let attempts = match (args.attempts, retry) {
-        (Some(attempts), _) => attempts.value,
-        (None, Retry::None) => 1,
-        (None, _) => DEFAULT_RETRY_ATTEMPTS,
-    };
     errors.is_empty().then_some(Config {
         concurrency,
-        retry,
-        attempts,
+        retry: args.retry.map(|retry| retry.value),
+        attempts: args.attempts.map(|attempts| attempts.value),
         backoff: args.backoff.map(|backoff| backoff.value),
         timeout: args.timeout.map(|timeout| timeout.value),
         spawn: args.spawn.is_some_and(|spawn| spawn.value),
@@ -112,25 +105,26 @@ mod tests {
         }
     }
 
+    /// Only the keys written reach the expansion: the defaults are the runtime's.
     #[test]
-    fn defaults() {
+    fn only_written_keys() {
         let config = check(quote!(concurrency = 8)).unwrap_or_else(|e| panic!("{e:?}"));
-        assert_eq!((config.retry, config.attempts), (Retry::None, 1));
+        assert_eq!((config.retry, config.attempts), (None, None));
         let krate = config.krate;
         assert_eq!(quote!(#krate).to_string(), quote!(::retry_pool).to_string());
 
         let config =
             check(quote!(concurrency = 8, retry = "lifo")).unwrap_or_else(|e| panic!("{e:?}"));
-        assert_eq!(
-            (config.retry, config.attempts),
-            (Retry::Lifo, DEFAULT_RETRY_ATTEMPTS)
-        );
+        assert_eq!((config.retry, config.attempts), (Some(Retry::Lifo), None));
         let config = check(quote!(concurrency = 8, retry = "fifo", attempts = 1))
             .unwrap_or_else(|e| panic!("{e:?}"));
-        assert_eq!((config.retry, config.attempts), (Retry::Fifo, 1));
+        assert_eq!(
+            (config.retry, config.attempts),
+            (Some(Retry::Fifo), Some(1))
+        );
         let config =
             check(quote!(concurrency = 8, attempts = 1)).unwrap_or_else(|e| panic!("{e:?}"));
-        assert_eq!((config.retry, config.attempts), (Retry::None, 1));
+        assert_eq!((config.retry, config.attempts), (None, Some(1)));
     }
 
     #[test]

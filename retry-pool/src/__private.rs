@@ -6,8 +6,9 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-pub use crate::source::BodySource;
-use crate::source::IterSource;
+use crate::pool_stream::PoolStream;
+use crate::source::{BodySource, IterSource, Listing};
+use crate::stats::Stats;
 pub use crate::task::{Handback, Limits, Outcome, TaskResult};
 pub use crate::{Backoff, Completions, Failure, Pool, Retry, Spawned};
 pub use futures_core::Stream;
@@ -31,11 +32,12 @@ where
 
 /// The stream of a `#[pooled]` function: `body` lists the tasks when first polled, and
 /// `attempt` (written by the expansion, where the task type is concrete) runs one attempt.
+#[track_caller]
 pub fn pooled<B, F, A, R>(
     pool: Pool,
     body: B,
     attempt: fn(F, Limits) -> A,
-) -> Completions<BodySource<B, <B::Output as IntoIterator>::IntoIter>, F, A, R>
+) -> Completions<BodySource<B, <B::Output as IntoIterator>::IntoIter>, A>
 where
     B: Future,
     B::Output: IntoIterator<Item = F>,
@@ -45,40 +47,15 @@ where
     pool.run_with(BodySource::new(body), attempt)
 }
 
-/// The stream of a `#[pooled(spawn = true)]` function: as [`pooled`], with every attempt a
-/// tokio task. The body, its tasks and their attempts must be `Send + 'static`.
-pub fn spawned<B, F, A, R>(pool: Pool, body: B, attempt: fn(F, Limits) -> A) -> Spawned<R>
-where
-    B: Future + Send + 'static,
-    B::Output: IntoIterator<Item = F>,
-    <B::Output as IntoIterator>::IntoIter: Send + 'static,
-    F: Send + 'static,
-    A: Future<Output = Handback<F, R>> + Send + 'static,
-    R: TaskResult + Send + 'static,
-    R::Ok: Send + 'static,
-    R::Err: Send + 'static,
-{
-    pool.spawn_with(BodySource::new(body), attempt)
-}
-
 /// The stream of a `#[pooled(spawn = true)]` function: the body lists the tasks in place,
 /// on the first polls of the stream, and then every attempt runs as a tokio task.
 ///
-/// Unlike [`spawned`], the body need be neither `Send` nor `'static`: a method taking
-/// `&self` may clone what its tasks need out of `self`. What crosses to the worker threads
-/// (the iterator, its tasks, their attempts and results) must be `Send + 'static`, which
-/// [`spawnable`] checks first, where the types are concrete.
-///
-/// The expansion is, in short:
-///
-/// ```text
-/// let checked = spawnable(
-///     async move { let tasks = { body }; static_tasks(tasks) },
-///     |task, limits| async move { .. into_result(limits.apply(task()).await) .. },
-///     PhantomData,
-/// );
-/// spawn_pooled(pool, checked)
-/// ```
+/// The body need be neither `Send` nor `'static`: a method taking `&self` may clone what
+/// its tasks need out of `self`. What crosses to the worker threads (the iterator, its
+/// tasks, their attempts and results) must be `Send + 'static`, which [`spawnable`] checks
+/// first, where the types are concrete. (The expansion is documented on `pooled`, in the
+/// macro crate.)
+#[track_caller]
 pub fn spawn_pooled<B, F, A, R>(
     pool: Pool,
     checked: Spawnable<B, F, A, R>,
@@ -87,11 +64,13 @@ where
     B: Future,
     R: TaskResult,
 {
+    // The settings are checked at the call, as in place, not at the first poll.
+    pool.policy();
     SpawnPooled {
         pool,
         attempt: checked.attempt,
         start: checked.start,
-        state: SpawnState::Listing(Box::pin(checked.body)),
+        tasks: Listing::new(checked.body),
     }
 }
 
@@ -231,13 +210,8 @@ pub struct SpawnPooled<B: Future, F, A, R: TaskResult> {
     /// Made where the `Send + 'static` bounds are known to hold: the stream itself needs
     /// none, so that it is `Send` exactly when its body is.
     start: Start<B::Output, F, A, R>,
-    state: SpawnState<B, R>,
-}
-
-enum SpawnState<B, R: TaskResult> {
-    /// Boxed, so that the stream is `Unpin` whatever the body is.
-    Listing(Pin<Box<B>>),
-    Running(Spawned<R>),
+    /// The body, until it has listed the tasks; then their stream.
+    tasks: Listing<B, Spawned<R>>,
 }
 
 impl<B: Future, F, A, R: TaskResult> Unpin for SpawnPooled<B, F, A, R> {}
@@ -247,23 +221,30 @@ impl<B: Future, F, A, R: TaskResult> Stream for SpawnPooled<B, F, A, R> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        loop {
-            match &mut this.state {
-                SpawnState::Listing(body) => {
-                    let tasks = std::task::ready!(body.as_mut().poll(cx));
-                    this.state = SpawnState::Running((this.start)(this.pool, tasks, this.attempt));
-                }
-                SpawnState::Running(spawned) => return Pin::new(spawned).poll_next(cx),
-            }
+        let (start, pool, attempt) = (this.start, this.pool, this.attempt);
+        let spawned = std::task::ready!(
+            this.tasks
+                .poll_listed(cx, |tasks| start(pool, tasks, attempt))
+        );
+        Pin::new(spawned).poll_next(cx)
+    }
+}
+
+impl<B: Future, F, A, R: TaskResult> PoolStream for SpawnPooled<B, F, A, R> {
+    fn stats(&self) -> Stats {
+        match &self.tasks {
+            // Nothing has started yet.
+            Listing::Body(_) => Stats::default(),
+            Listing::Listed(spawned) => spawned.stats(),
         }
     }
 }
 
 impl<B: Future, F, A, R: TaskResult> fmt::Debug for SpawnPooled<B, F, A, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.state {
-            SpawnState::Listing(_) => f.write_str("SpawnPooled(listing)"),
-            SpawnState::Running(spawned) => f.debug_tuple("SpawnPooled").field(spawned).finish(),
+        match &self.tasks {
+            Listing::Body(_) => f.write_str("SpawnPooled(listing)"),
+            Listing::Listed(spawned) => f.debug_tuple("SpawnPooled").field(spawned).finish(),
         }
     }
 }
@@ -388,6 +369,12 @@ impl<T> Stream for Fallback<T> {
 
     fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         Poll::Ready(None)
+    }
+}
+
+impl<T> PoolStream for Fallback<T> {
+    fn stats(&self) -> Stats {
+        Stats::default()
     }
 }
 

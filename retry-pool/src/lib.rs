@@ -128,10 +128,11 @@
 //!
 //! # Watching it run
 //!
-//! [`Completions::stats`], [`Spawned::stats`] and [`SchedulerHandle::stats`] give a cheap
-//! [`Stats`] snapshot: tasks waiting, attempts running, tasks succeeded and failed,
-//! retries. (A `#[pooled]` function returns an opaque `impl Stream`; to read its stats,
-//! build the same pool with [`Pool`].) With the `tracing` feature, every attempt runs in an
+//! Every completion stream is a [`PoolStream`], whose [`stats`](PoolStream::stats) (and
+//! [`SchedulerHandle::stats`]) give a cheap [`Stats`] snapshot: tasks waiting, attempts
+//! running, tasks succeeded and failed, retries. A `#[pooled]` function returns
+//! `impl PoolStream<Item = ...>`, so `fetch_all(&client, urls).stats()` works as well. With
+//! the `tracing` feature, every attempt runs in an
 //! `attempt` span with its task's index and attempt number, and retries and give-ups are
 //! logged as events.
 //!
@@ -171,30 +172,46 @@
 //!
 //! # What always holds
 //!
-//! - **Bound**: never more than `concurrency` attempts in flight, and exactly that many
-//!   while there is work.
-//! - **Lazy**: the input is pulled only when a slot is free (and, under
-//!   [`Retry::Lifo`], no retry is waiting), so an endless iterator works.
-//! - **Completion order**: an outcome is yielded as soon as its task finishes.
-//! - **Exactly once**: every task yields one item: `Ok` at its first success, or
-//!   `Err(`[`Failure`]`)` after its last attempt.
-//! - **Retry order**: [`Retry::Lifo`] runs a failed task again before anything else that
-//!   is waiting; [`Retry::Fifo`] puts it behind the rest of the input.
-//! - **Panic isolation**: a panicking attempt ends its task with
-//!   [`Failure::is_panic`], never retried; every other task carries on.
-//! - **Cancellation**: dropping the stream drops every attempt in flight.
-//! - **Refill before returning**: every poll starts attempts in free slots before it
-//!   returns an outcome, so a busy consumer leaves no slot idle.
-//! - **Fair**: a poll does a bounded amount of work and spends tokio's cooperative budget.
+//! The rules every flavour keeps, numbered as in the repository's `ARCHITECTURE.md` (which
+//! also draws the stack of modules and one task's path through it):
+//!
+//! 1. **Bound**: never more than `concurrency` attempts in flight, and exactly that many
+//!    while there is work.
+//! 2. **Lazy**: the input is pulled only when a slot is free (and, under
+//!    [`Retry::Lifo`], no retry is waiting), so an endless iterator works.
+//! 3. **Completion order**: an outcome is yielded as soon as its task finishes.
+//! 4. **Exactly once**: every task yields one item: `Ok` at its first success, or
+//!    `Err(`[`Failure`]`)` after its last attempt.
+//! 5. **Retry order**: [`Retry::Lifo`] runs a failed task again before anything else that
+//!    is waiting; [`Retry::Fifo`] puts it behind the rest of the input.
+//! 6. **Backoff**: a task waiting out its backoff holds no slot.
+//! 7. **Timeout**: an attempt past its timeout is dropped and counts as a failed attempt.
+//! 8. **Panic isolation**: a panicking attempt ends its task with
+//!    [`Failure::is_panic`], never retried; every other task carries on.
+//! 9. **Cancellation**: dropping the stream drops every attempt in flight, and nothing
+//!    starts after.
+//! 10. **Refill before returning**: every poll starts attempts in free slots before it
+//!     returns an outcome, so a busy consumer leaves no slot idle.
+//! 11. **Slow consumers**: spawned, the pool stays full while the consumer is busy.
+//! 12. **Fair**: a poll does a bounded amount of work and spends tokio's cooperative budget.
+//! 13. **One rule set**: the builder and the attribute refuse the same settings (see
+//!     "Settings that go together" on [`Pool`]), and the defaults are the runtime's.
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
-mod backlog;
 mod backoff;
-mod completions;
+mod engine;
 mod failure;
+mod handle;
+mod in_place;
+mod job;
+mod line;
+mod lock;
+mod policy;
 mod pool;
-mod scheduler;
+mod pool_stream;
+mod queue;
+mod scheduled;
 mod slots;
 mod source;
 mod spawned;
@@ -206,13 +223,16 @@ mod trace;
 pub mod __private;
 
 pub use backoff::Backoff;
-pub use completions::Completions;
 pub use failure::Failure;
-pub use pool::{DEFAULT_RETRY_ATTEMPTS, FutureCompletions, LineCompletions, Pool, Retry};
+pub use handle::{SchedulerHandle, SubmitError, TaskId};
+pub use in_place::Completions;
+pub use line::Priority;
+pub use policy::Retry;
+pub use pool::Pool;
+pub use pool_stream::PoolStream;
 #[doc(inline)]
 pub use retry_pool_macros::pooled;
-pub use scheduler::{LineSource, Priority, Scheduled, SchedulerHandle, SubmitError, TaskId};
-pub use source::{BodySource, IterSource, Source, StreamSource};
+pub use scheduled::Scheduled;
 pub use spawned::Spawned;
 pub use stats::Stats;
-pub use task::{BoxAttempt, BoxTask, Outcome, TaskResult, boxed};
+pub use task::{BoxTask, boxed};

@@ -1,45 +1,22 @@
-//! The builder: how many attempts run at once, and what happens to a failed one.
+//! The builder: how many attempts run at once, what happens to a failed one, and which
+//! flavour runs them. Every stream of the crate is made here.
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::backlog::Backlog;
 use crate::backoff::Backoff;
-use crate::completions::Completions;
-use crate::scheduler::{LineSource, Scheduled, SchedulerHandle};
-use crate::source::{IterSource, StreamSource};
+use crate::engine::Engine;
+use crate::handle::SchedulerHandle;
+use crate::in_place::Completions;
+use crate::line::LineSource;
+use crate::policy::{self, Retry, RetryPolicy};
+use crate::scheduled::Scheduled;
+use crate::source::{IterSource, Source, StreamSource};
 use crate::spawned::Spawned;
-use crate::task::{self, Handback, Limits, TaskResult};
-
-/// Where a failed task goes when it has attempts left.
-///
-/// The crate documentation shows both orders side by side ("How retries are ordered").
-///
-/// ```
-/// use retry_pool::{DEFAULT_RETRY_ATTEMPTS, Pool, Retry};
-///
-/// // No retry by default: one attempt per task.
-/// assert_eq!(Pool::new(4).max_attempts(), 1);
-/// // A retry policy alone gives 3 attempts...
-/// assert_eq!(Pool::new(4).retry(Retry::Fifo).max_attempts(), DEFAULT_RETRY_ATTEMPTS);
-/// // ...and attempts alone retry LIFO.
-/// assert_eq!(Pool::new(4).attempts(5).max_attempts(), 5);
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Retry {
-    /// No retry: every task gets one attempt. The default, unless
-    /// [`Pool::attempts`] asks for more than one, which retries [`Lifo`](Retry::Lifo).
-    #[default]
-    None,
-    /// A failed task runs again before anything else that is waiting, most recent failure
-    /// first. The input is pulled only when no retry is waiting.
-    Lifo,
-    /// A failed task goes to the back of the line, behind the rest of the input, in the
-    /// order of failure. Retries wait until the input ends, so an endless input wants
-    /// [`Retry::Lifo`].
-    Fifo,
-}
+use crate::stats::Counters;
+use crate::task::{self, Attempt, Limits, TaskResult};
 
 /// A bounded, completion-ordered pool: the builder of completion streams.
 ///
@@ -68,6 +45,36 @@ pub enum Retry {
 /// assert_eq!(squares.len(), 10);
 /// # }
 /// ```
+///
+/// # Settings that go together
+///
+/// One rule set, kept by the builder and by `#[pooled]` alike. The attribute reports a
+/// mistake as a compile error on the offending key; the builder panics with the same
+/// reason where the stream is made ([`run`](Pool::run), [`spawn`](Pool::spawn),
+/// [`scheduler`](Pool::scheduler), ...) or, for a single bad value, at the setter.
+///
+/// | refused | attribute | builder |
+/// |---|---|---|
+/// | no slot | `concurrency = 0` | `Pool::new(0)` |
+/// | no attempt | `attempts = 0` | `.attempts(0)` |
+/// | more than one attempt without a retry policy | `attempts = 3` without `retry` | `.attempts(3)` without `.retry(..)` |
+/// | a backoff without a retry policy | `backoff = "50ms"` without `retry` | `.backoff(..)` without `.retry(..)` |
+/// | plain futures with a retry policy (a future cannot be started again) | a body listing futures under `retry = "lifo"` | `.run_futures(..)`, `.spawn_futures(..)` on a retrying pool |
+///
+/// Defaults are the runtime's alone (the attribute writes only the keys it is given): no
+/// retry; 3 attempts per task once a retry policy is set, 1 without; no backoff; no
+/// timeout. The attribute also refuses literal values that can only be mistakes, which the
+/// builder, taking values computed at run time, documents instead: a zero timeout (every
+/// attempt times out at its first pause) and an exponential backoff whose maximum is below
+/// its first delay (the first delay is then the maximum).
+///
+/// ```should_panic
+/// use retry_pool::Pool;
+///
+/// // More attempts need a retry policy: add `.retry(Retry::Lifo)` or `.retry(Retry::Fifo)`.
+/// let tasks = [async || Ok::<_, ()>(())];
+/// let _ = Pool::new(4).attempts(3).run(tasks);
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Pool {
     pub(crate) concurrency: usize,
@@ -77,17 +84,6 @@ pub struct Pool {
     pub(crate) backoff: Option<Backoff>,
     pub(crate) max_waiting: Option<usize>,
 }
-
-/// The stream of [`Pool::run_futures`]: plain futures from an iterator `I`, each run
-/// once as an attempt `A`.
-pub type FutureCompletions<I, A, R> = Completions<IterSource<I>, <I as Iterator>::Item, A, R>;
-
-/// The stream of an in-place scheduler ([`Pool::scheduler`]): tasks `F` from its line,
-/// each attempt an `A`.
-pub type LineCompletions<F, A, R> = Completions<LineSource<F>, F, A, R>;
-
-/// Attempts per task when retrying and [`Pool::attempts`] was not called.
-pub const DEFAULT_RETRY_ATTEMPTS: u32 = 3;
 
 impl Pool {
     /// A pool that runs at most `concurrency` attempts at once, without retry.
@@ -113,14 +109,17 @@ impl Pool {
 
     /// Sets where failed tasks go: see [`Retry`]. Retrying tasks get 3 attempts unless
     /// [`attempts`](Pool::attempts) says otherwise.
+    ///
+    /// Settings that need a retry policy ([`attempts`](Pool::attempts) above 1,
+    /// [`backoff`](Pool::backoff)) are refused without one: see "Settings that go
+    /// together" on [`Pool`].
     pub fn retry(mut self, retry: Retry) -> Self {
         self.retry = retry;
         self
     }
 
-    /// Sets the total number of attempts per task, the first one included.
-    ///
-    /// Without [`retry`](Pool::retry), more than one attempt retries [`Retry::Lifo`].
+    /// Sets the total number of attempts per task, the first one included. More than one
+    /// needs a [`retry`](Pool::retry) policy.
     ///
     /// # Panics
     ///
@@ -204,37 +203,79 @@ impl Pool {
         self.concurrency
     }
 
-    /// Total attempts per task, the first one included.
+    /// Total attempts per task, the first one included: as set, or 3 when retrying, or 1.
     pub fn max_attempts(&self) -> u32 {
-        match (self.attempts, self.retry) {
-            (Some(attempts), _) => attempts,
-            (None, Retry::None) => 1,
-            (None, _) => DEFAULT_RETRY_ATTEMPTS,
+        policy::max_attempts(self.retry, self.attempts)
+    }
+
+    /// The retry policy, once the settings are found to agree.
+    ///
+    /// # Panics
+    ///
+    /// When they do not: see "Settings that go together" on [`Pool`].
+    #[track_caller]
+    pub(crate) fn policy(&self) -> RetryPolicy {
+        match RetryPolicy::new(self.retry, self.attempts, self.backoff) {
+            Ok(policy) => policy,
+            Err(conflict) => panic!("retry-pool: {conflict}"),
         }
     }
 
-    /// The retry policy in force: [`Retry::Lifo`] when attempts were set without a policy.
-    pub(crate) fn effective_retry(&self) -> Retry {
-        match self.retry {
-            Retry::None if self.max_attempts() > 1 => Retry::Lifo,
-            retry => retry,
-        }
-    }
-
-    /// Panics when this pool retries: `entry` runs plain futures, which would silently get
-    /// a single attempt; `instead` is the entry point that takes closures.
+    /// Panics when this pool retries: `entry` runs plain futures, which cannot be started
+    /// again; `instead` is the entry point that takes closures.
     #[track_caller]
     fn refuse_retry(&self, entry: &str, instead: &str) {
         assert!(
-            self.max_attempts() == 1,
-            "retry-pool: `{entry}` runs plain futures, which cannot be started again, but this pool retries; pass closures (`async move || ...`) to `{instead}` instead"
+            !self.retry.retries(),
+            "retry-pool: `{entry}` runs plain futures, which cannot be started again, but this pool retries ({:?}); pass closures (`async move || ...`) to `{instead}` instead",
+            self.retry
         );
     }
 
-    pub(crate) fn limits(&self) -> Limits {
+    fn limits(&self) -> Limits {
         Limits {
             timeout: self.timeout,
         }
+    }
+
+    /// What both flavours run on: the tasks of `source`, retried by this pool's policy.
+    #[track_caller]
+    fn engine<S: Source>(&self, source: S, counters: Arc<Counters>) -> Engine<S> {
+        Engine::new(self.policy(), source, counters)
+    }
+
+    /// The in-place stream of `source`'s tasks, each attempt run by `attempt`.
+    #[track_caller]
+    pub(crate) fn run_with<S, A>(
+        self,
+        source: S,
+        attempt: fn(A::Task, Limits) -> A,
+    ) -> Completions<S, A>
+    where
+        S: Source<Task = A::Task>,
+        A: Attempt,
+    {
+        let engine = self.engine(source, Arc::default());
+        Completions::new(engine, attempt, self.limits(), self.concurrency)
+    }
+
+    /// The spawned stream of `source`'s tasks, each attempt a tokio task run by `attempt`.
+    #[track_caller]
+    pub(crate) fn spawn_with<S, A>(
+        self,
+        source: S,
+        attempt: fn(A::Task, Limits) -> A,
+    ) -> Spawned<A::Result>
+    where
+        S: Source<Task = A::Task> + Send + 'static,
+        A: Attempt + Send + 'static,
+        A::Task: Send + 'static,
+        A::Result: Send + 'static,
+        <A::Result as TaskResult>::Ok: Send + 'static,
+        <A::Result as TaskResult>::Err: Send + 'static,
+    {
+        let engine = self.engine(source, Arc::default());
+        Spawned::new(engine, attempt, self.limits(), self.concurrency)
     }
 
     /// Runs `tasks` in this pool, in place: attempts are polled inside the returned
@@ -267,10 +308,15 @@ impl Pool {
     /// assert!(done.next().await.is_none());
     /// # }
     /// ```
+    #[allow(
+        clippy::type_complexity,
+        reason = "the attempt's type has no name: it can only be written out as `impl Future`"
+    )]
+    #[track_caller]
     pub fn run<I, F, R>(
         self,
         tasks: I,
-    ) -> Completions<IterSource<I::IntoIter>, F, impl Future<Output = Handback<F, R>>, R>
+    ) -> Completions<IterSource<I::IntoIter>, impl Future<Output = (Option<F>, Option<R>)>>
     where
         I: IntoIterator<Item = F>,
         F: AsyncFnMut() -> R,
@@ -299,10 +345,11 @@ impl Pool {
     /// assert!(done.next().await.is_none());
     /// # }
     /// ```
+    #[track_caller]
     pub fn run_stream<S, F, R>(
         self,
         tasks: S,
-    ) -> Completions<StreamSource<S>, F, impl Future<Output = Handback<F, R>>, R>
+    ) -> Completions<StreamSource<S>, impl Future<Output = (Option<F>, Option<R>)>>
     where
         S: futures_core::Stream<Item = F>,
         F: AsyncFnMut() -> R,
@@ -333,13 +380,17 @@ impl Pool {
     ///
     /// # Panics
     ///
-    /// When the pool was set to retry (a [`Retry`] policy other than `None`, or more than
-    /// one attempt): plain futures would silently get a single attempt.
+    /// When the pool has a retry policy (other than [`Retry::None`]): a future cannot be
+    /// started again.
+    #[allow(
+        clippy::type_complexity,
+        reason = "the attempt's type has no name: it can only be written out as `impl Future`"
+    )]
     #[track_caller]
     pub fn run_futures<I, R>(
         self,
         futures: I,
-    ) -> FutureCompletions<I::IntoIter, impl Future<Output = Handback<I::Item, R>>, R>
+    ) -> Completions<IterSource<I::IntoIter>, impl Future<Output = (Option<I::Item>, Option<R>)>>
     where
         I: IntoIterator,
         I::Item: IntoFuture<Output = R>,
@@ -371,6 +422,7 @@ impl Pool {
     /// assert_eq!(sums.len(), 8);
     /// # }
     /// ```
+    #[track_caller]
     pub fn spawn<I, F, Fut, R>(self, tasks: I) -> Spawned<R>
     where
         I: IntoIterator<Item = F>,
@@ -417,25 +469,6 @@ impl Pool {
     {
         self.refuse_retry("spawn_futures", "spawn");
         self.spawn_with(IterSource::new(futures), task::attempt_future)
-    }
-
-    /// The spawned counterpart of [`run_with`](Pool::run_with).
-    #[doc(hidden)]
-    pub fn spawn_with<S, F, A, R>(self, tasks: S, attempt: fn(F, Limits) -> A) -> Spawned<R>
-    where
-        S: crate::source::Source<Task = F> + Send + 'static,
-        F: Send + 'static,
-        A: Future<Output = Handback<F, R>> + Send + 'static,
-        R: TaskResult + Send + 'static,
-        R::Ok: Send + 'static,
-        R::Err: Send + 'static,
-    {
-        Spawned::new(
-            Backlog::new(&self, tasks),
-            attempt,
-            self.limits(),
-            self.concurrency,
-        )
     }
 
     /// Bounds a scheduler's line: with `max_waiting` tasks waiting,
@@ -501,20 +534,23 @@ impl Pool {
         clippy::type_complexity,
         reason = "the attempt's type has no name: it can only be written out as `impl Future`"
     )]
+    #[track_caller]
     pub fn scheduler<F, Fut, R>(
         self,
     ) -> (
         SchedulerHandle<F>,
-        Scheduled<LineCompletions<F, impl Future<Output = Handback<F, R>>, R>>,
+        Scheduled<Completions<LineSource<F>, impl Future<Output = (Option<F>, Option<R>)>>>,
     )
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = R>,
         R: TaskResult,
     {
-        let (handle, source) = SchedulerHandle::new(self.max_waiting);
-        let backlog = Backlog::new(&self, source).with_counters(handle.counters());
-        let completions = Completions::new(self, backlog, task::attempt_fn_mut::<F, Fut>);
+        let counters = Arc::new(Counters::default());
+        let (handle, source) = SchedulerHandle::new(self.max_waiting, Arc::clone(&counters));
+        let engine = self.engine(source, counters);
+        let attempt = task::attempt_fn_mut::<F, Fut>;
+        let completions = Completions::new(engine, attempt, self.limits(), self.concurrency);
         (handle, Scheduled::new(completions))
     }
 
@@ -552,6 +588,7 @@ impl Pool {
     /// assert_eq!(finished, 30);
     /// # }
     /// ```
+    #[track_caller]
     pub fn spawn_scheduler<F, Fut, R>(self) -> (SchedulerHandle<F>, Scheduled<Spawned<R>>)
     where
         F: FnMut() -> Fut + Send + 'static,
@@ -560,32 +597,12 @@ impl Pool {
         R::Ok: Send + 'static,
         R::Err: Send + 'static,
     {
-        let (handle, source) = SchedulerHandle::new(self.max_waiting);
-        let backlog = Backlog::new(&self, source).with_counters(handle.counters());
-        let spawned = Spawned::new(
-            backlog,
-            task::attempt_fn_mut::<F, Fut>,
-            self.limits(),
-            self.concurrency,
-        );
+        let counters = Arc::new(Counters::default());
+        let (handle, source) = SchedulerHandle::new(self.max_waiting, Arc::clone(&counters));
+        let engine = self.engine(source, counters);
+        let attempt = task::attempt_fn_mut::<F, Fut>;
+        let spawned = Spawned::new(engine, attempt, self.limits(), self.concurrency);
         (handle, Scheduled::new(spawned))
-    }
-
-    /// Runs tasks with an attempt function of your own: `attempt(task, limits)` runs one
-    /// attempt and hands the task back with its result. This is what `#[pooled]` expands
-    /// to; it lets the attempt be written where the task's concrete type is known.
-    #[doc(hidden)]
-    pub fn run_with<S, F, A, R>(
-        self,
-        tasks: S,
-        attempt: fn(F, Limits) -> A,
-    ) -> Completions<S, F, A, R>
-    where
-        S: crate::source::Source<Task = F>,
-        A: Future<Output = Handback<F, R>>,
-        R: TaskResult,
-    {
-        Completions::new(self, Backlog::new(&self, tasks), attempt)
     }
 }
 
@@ -593,7 +610,7 @@ impl fmt::Debug for Pool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pool")
             .field("concurrency", &self.concurrency)
-            .field("retry", &self.effective_retry())
+            .field("retry", &self.retry)
             .field("attempts", &self.max_attempts())
             .field("timeout", &self.timeout)
             .field("backoff", &self.backoff)

@@ -6,18 +6,19 @@
 //! number on a shared list (once, however often it is woken) and wakes the consumer. So in
 //! steady state an attempt costs no allocation beyond what the task itself allocates.
 
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
 use atomic_waker::AtomicWaker;
 
-use crate::backlog::Meta;
+use crate::job::Meta;
+use crate::lock::lock;
+use crate::task::Panic;
 use crate::trace::{self, AttemptSpan};
 
 pub(crate) struct Slots<A> {
@@ -75,17 +76,9 @@ impl Wake for SlotWaker {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // The lists stay consistent whatever panicked while one was held.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 fn reserve_for(list: &mut Vec<usize>, slots: usize) {
     list.reserve(slots.saturating_sub(list.len()));
 }
-
-/// A panic payload caught from an attempt's poll.
-pub(crate) type Panic = Box<dyn Any + Send>;
 
 impl<A: Future> Slots<A> {
     pub(crate) fn new() -> Self {

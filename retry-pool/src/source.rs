@@ -7,15 +7,14 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
-use crate::backlog::Job;
+use crate::job::Job;
 
-/// A source of tasks, pulled only when the pool has room for one.
+/// A source of tasks, pulled only when the pool has room for one. (`pub` only so that the
+/// stream types can be generic over it; not exported.)
 ///
-/// `Poll::Ready(None)` means the source has ended and will not be polled again.
-///
-/// Implemented by the sources retry-pool provides: iterators, streams, the body of a
-/// `#[pooled]` function and a scheduler's line. The hidden methods let a scheduler number
-/// its own tasks, take back FIFO retries and cancel tasks.
+/// `Poll::Ready(None)` means the source has ended and will not be polled again. Beyond
+/// pulling, a scheduler's line numbers its own tasks, takes back FIFO retries and cancels
+/// tasks; the other sources keep the defaults.
 pub trait Source {
     /// The tasks it yields.
     type Task;
@@ -24,7 +23,6 @@ pub trait Source {
     fn poll_task(&mut self, cx: &mut Context<'_>) -> Poll<Option<Self::Task>>;
 
     /// The next task with its index; by default, tasks are numbered in the order pulled.
-    #[doc(hidden)]
     fn poll_job(
         &mut self,
         cx: &mut Context<'_>,
@@ -42,34 +40,28 @@ pub trait Source {
     }
 
     /// Takes a failed task back to run again behind the others; by default, declines.
-    #[doc(hidden)]
     fn requeue(&mut self, job: Job<Self::Task>) -> Option<Job<Self::Task>> {
         Some(job)
     }
 
     /// Whether tasks can be cancelled through this source: if not, the pool never asks.
-    #[doc(hidden)]
     const CANCELS: bool = false;
 
     /// Moves the cancellations asked since the last call into `into`, and registers `cx`
     /// to be woken by the next one; by default, there are none.
-    #[doc(hidden)]
     fn poll_cancellations(&mut self, _cx: &mut Context<'_>, _into: &mut Vec<Cancel>) {}
 
     /// Takes back a pending cancel of the running task `index`, if one was asked: its
     /// attempt failed before the cancel reached it, and it must not run again.
-    #[doc(hidden)]
     fn take_cancel(&mut self, _index: usize) -> bool {
         false
     }
 
     /// Says that the task `index` has its outcome.
-    #[doc(hidden)]
     fn settled(&mut self, _index: usize) {}
 }
 
-/// A cancellation asked of a scheduler. (`pub` only so that [`Source`] can name it.)
-#[doc(hidden)]
+/// A cancellation asked of a scheduler.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cancel {
     /// The task was waiting in the scheduler's line, after `attempts` attempts, and is
@@ -131,15 +123,40 @@ impl<S: Stream> Source for StreamSource<S> {
     }
 }
 
-/// Tasks from a future that lists them first: the body of a `#[pooled]` function, which
-/// may `.await` before it returns its iterator.
-pub struct BodySource<B, I> {
-    state: BodyState<B, I>,
+/// What a future makes first, before it is used: the body of a `#[pooled]` function, which
+/// may `.await` before it returns its tasks. Both flavours go through it: in place, the
+/// tasks are pulled from it; spawned, they are handed to the driver once listed.
+pub(crate) enum Listing<B, T> {
+    /// Boxed, so that what holds it is `Unpin` whatever the body is.
+    Body(Pin<Box<B>>),
+    Listed(T),
 }
 
-enum BodyState<B, I> {
-    Listing(Pin<Box<B>>),
-    Pulling(I),
+impl<B: Future, T> Listing<B, T> {
+    pub(crate) fn new(body: B) -> Self {
+        Listing::Body(Box::pin(body))
+    }
+
+    /// What the body listed, made into a `T` by `make` once it is ready.
+    pub(crate) fn poll_listed(
+        &mut self,
+        cx: &mut Context<'_>,
+        make: impl FnOnce(B::Output) -> T,
+    ) -> Poll<&mut T> {
+        if let Listing::Body(body) = self {
+            let listed = std::task::ready!(body.as_mut().poll(cx));
+            *self = Listing::Listed(make(listed));
+        }
+        match self {
+            Listing::Listed(listed) => Poll::Ready(listed),
+            Listing::Body(_) => unreachable!("listed just above"),
+        }
+    }
+}
+
+/// Tasks from the body of a `#[pooled]` function: listed first, then pulled.
+pub struct BodySource<B, I> {
+    tasks: Listing<B, I>,
 }
 
 impl<B, I> BodySource<B, I>
@@ -148,9 +165,9 @@ where
     B::Output: IntoIterator<IntoIter = I>,
 {
     /// Lists the tasks with `body` when first polled.
-    pub fn new(body: B) -> Self {
+    pub(crate) fn new(body: B) -> Self {
         BodySource {
-            state: BodyState::Listing(Box::pin(body)),
+            tasks: Listing::new(body),
         }
     }
 }
@@ -164,15 +181,8 @@ where
     type Task = I::Item;
 
     fn poll_task(&mut self, cx: &mut Context<'_>) -> Poll<Option<I::Item>> {
-        loop {
-            match &mut self.state {
-                BodyState::Listing(body) => {
-                    let tasks = std::task::ready!(body.as_mut().poll(cx));
-                    self.state = BodyState::Pulling(tasks.into_iter());
-                }
-                BodyState::Pulling(tasks) => return Poll::Ready(tasks.next()),
-            }
-        }
+        let tasks = std::task::ready!(self.tasks.poll_listed(cx, IntoIterator::into_iter));
+        Poll::Ready(tasks.next())
     }
 }
 
@@ -190,9 +200,9 @@ impl<S> fmt::Debug for StreamSource<S> {
 
 impl<B, I> fmt::Debug for BodySource<B, I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match self.state {
-            BodyState::Listing(_) => "listing",
-            BodyState::Pulling(_) => "pulling",
+        let state = match self.tasks {
+            Listing::Body(_) => "listing",
+            Listing::Listed(_) => "pulling",
         };
         f.debug_struct("BodySource").field("state", &state).finish()
     }

@@ -13,11 +13,12 @@ use futures_core::{FusedStream, Stream};
 use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinError, JoinHandle, JoinSet};
 
-use crate::backlog::{Backlog, Ended, Meta};
-use crate::failure::panic_message;
+use crate::engine::{Engine, Stop};
+use crate::job::Meta;
+use crate::pool_stream::PoolStream;
 use crate::source::{Cancel, Source};
 use crate::stats::{Counters, Stats};
-use crate::task::{Handback, Limits, Outcome, TaskResult};
+use crate::task::{Attempt, Handback, Limits, Outcome, TaskResult};
 
 /// The most outcomes buffered for a slow consumer, whatever the concurrency.
 const MAX_BUFFER: usize = 1 << 16;
@@ -35,7 +36,7 @@ const MAX_BUFFER: usize = 1 << 16;
 ///
 /// ```
 /// use futures::StreamExt;
-/// use retry_pool::{Pool, Retry};
+/// use retry_pool::{Pool, PoolStream, Retry};
 /// use std::time::Duration;
 ///
 /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)] async fn main() {
@@ -50,7 +51,7 @@ const MAX_BUFFER: usize = 1 << 16;
 /// let mut outcomes = vec![first];
 /// outcomes.extend(done.by_ref().collect::<Vec<_>>().await);
 /// assert_eq!(outcomes.iter().filter(|outcome| outcome.is_ok()).count(), 6);
-/// let stats = done.stats();
+/// let stats = done.stats(); // see `PoolStream`
 /// assert_eq!((stats.succeeded, stats.failed, stats.retried), (6, 2, 2));
 /// # }
 /// ```
@@ -77,22 +78,22 @@ where
     R::Ok: Send + 'static,
     R::Err: Send + 'static,
 {
-    pub(crate) fn new<S, F, A>(
-        backlog: Backlog<S>,
-        attempt: fn(F, Limits) -> A,
+    pub(crate) fn new<S, A>(
+        engine: Engine<S>,
+        attempt: fn(A::Task, Limits) -> A,
         limits: Limits,
         concurrency: usize,
     ) -> Self
     where
-        S: Source<Task = F> + Send + 'static,
-        F: Send + 'static,
-        A: Future<Output = Handback<F, R>> + Send + 'static,
+        S: Source<Task = A::Task> + Send + 'static,
+        A: Attempt<Result = R> + Send + 'static,
+        A::Task: Send + 'static,
     {
         let (outcomes, received) = mpsc::channel(concurrency.min(MAX_BUFFER));
-        let counters = Arc::clone(backlog.counters());
+        let counters = Arc::clone(engine.counters());
         let closed = Arc::new(AtomicBool::new(false));
         let driver = Driver {
-            backlog,
+            engine,
             attempt,
             limits,
             concurrency,
@@ -113,11 +114,6 @@ where
 impl<R: TaskResult> Unpin for Spawned<R> {}
 
 impl<R: TaskResult> Spawned<R> {
-    /// What the pool is doing, and has done: see [`Stats`]. Cheap: a few loads.
-    pub fn stats(&self) -> Stats {
-        self.counters.snapshot(0)
-    }
-
     /// The next outcome with its task's index.
     pub(crate) fn poll_indexed(
         &mut self,
@@ -156,6 +152,12 @@ impl<R: TaskResult> Stream for Spawned<R> {
     }
 }
 
+impl<R: TaskResult> PoolStream for Spawned<R> {
+    fn stats(&self) -> Stats {
+        self.counters.snapshot()
+    }
+}
+
 impl<R: TaskResult> FusedStream for Spawned<R> {
     fn is_terminated(&self) -> bool {
         matches!(self.state, State::Done)
@@ -185,46 +187,48 @@ impl<R: TaskResult> fmt::Debug for Spawned<R> {
     }
 }
 
-struct Driver<S: Source, F, A, R: TaskResult> {
-    backlog: Backlog<S>,
-    attempt: fn(F, Limits) -> A,
+struct Driver<S: Source, A: Attempt> {
+    engine: Engine<S>,
+    attempt: fn(A::Task, Limits) -> A,
     limits: Limits,
     concurrency: usize,
-    running: JoinSet<Handback<F, R>>,
+    running: JoinSet<Handback<A::Task, A::Result>>,
     /// The attempt each running tokio task is (to report a panic or an abort against its
     /// task), and its handle (to abort it on cancellation).
     running_attempts: HashMap<tokio::task::Id, Running>,
-    outcomes: mpsc::Sender<(usize, Outcome<R>)>,
+    outcomes: mpsc::Sender<(usize, Outcome<A::Result>)>,
     /// Set when the stream is dropped.
     closed: Arc<AtomicBool>,
 }
 
-impl<S, F, A, R> Driver<S, F, A, R>
+impl<S, A> Driver<S, A>
 where
-    S: Source<Task = F>,
-    F: Send + 'static,
-    A: Future<Output = Handback<F, R>> + Send + 'static,
-    R: TaskResult + Send + 'static,
+    S: Source<Task = A::Task>,
+    A: Attempt + Send + 'static,
+    A::Task: Send + 'static,
+    A::Result: Send + 'static,
 {
     async fn run(mut self) {
-        // Set when the backlog said nothing waits and its source has ended: only a
+        // Set when the engine said nothing waits and its source has ended: only a
         // settled attempt can give it work again.
         let mut idle = false;
         let mut cancels = Vec::new();
         let mut batch = Vec::new();
         loop {
-            if self.running.is_empty() && self.backlog.is_exhausted() {
+            if self.running.is_empty() && self.engine.is_exhausted() {
                 return;
             }
             let room = self.running.len() < self.concurrency;
-            let backlog = &mut self.backlog;
+            let engine = &mut self.engine;
             let next = poll_fn(|cx| {
-                backlog.poll_cancellations(cx, &mut cancels);
+                if S::CANCELS {
+                    engine.poll_cancellations(cx, &mut cancels);
+                }
                 if !cancels.is_empty() {
                     return Poll::Ready(Next::Cancel);
                 }
                 match room && !idle {
-                    true => backlog.poll_next(cx).map(Next::Start),
+                    true => engine.poll_next(cx).map(Next::Start),
                     false => Poll::Pending,
                 }
             });
@@ -295,26 +299,22 @@ where
     /// Settles an attempt that ended: its outcome, or `None` when it will run again.
     fn settle(
         &mut self,
-        joined: Result<(tokio::task::Id, Handback<F, R>), JoinError>,
-    ) -> Option<(usize, Outcome<R>)> {
-        let (id, ended, task) = match joined {
-            Ok((id, (task, result))) => (id, Ended::Returned(result), task),
-            Err(error) if error.is_panic() => {
-                let id = error.id();
-                let message = panic_message(&*error.into_panic());
-                (id, Ended::Panicked(message), None)
-            }
+        joined: Joined<A::Task, A::Result>,
+    ) -> Option<(usize, Outcome<A::Result>)> {
+        let (id, ended) = match joined {
+            Ok((id, handback)) => (id, Ok(handback)),
+            Err(error) if error.is_panic() => (error.id(), Err(error.into_panic())),
             // Aborted by a cancellation through a scheduler's handle.
             Err(error) => {
                 let meta = self.forget(error.id()).meta;
-                return Some(self.backlog.cancelled::<R>(meta.index, meta.attempts, true));
+                return Some(self.engine.aborted::<A::Result>(meta));
             }
         };
         // An attempt that had ended before its abort could land: the cancel still holds.
         let Running {
             meta, cancelled, ..
         } = self.forget(id);
-        self.backlog.settle(meta, task, ended, cancelled)
+        self.engine.settle(meta, ended, cancelled)
     }
 
     /// An attempt that ended, no longer tracked.
@@ -324,32 +324,29 @@ where
             .expect("every attempt is recorded")
     }
 
-    /// Carries out a cancellation: a waiting task's outcome at once; a running attempt is
-    /// aborted, and reported when the `JoinSet` hands it back.
-    fn cancel(&mut self, cancel: Cancel) -> Option<(usize, Outcome<R>)> {
-        match cancel {
-            Cancel::Waiting { index, attempts } => {
-                Some(self.backlog.cancelled::<R>(index, attempts, false))
-            }
+    /// Carries out a cancellation. A running attempt is aborted, and reported when the
+    /// `JoinSet` hands it back.
+    fn cancel(&mut self, cancel: Cancel) -> Option<(usize, Outcome<A::Result>)> {
+        let running_attempts = &mut self.running_attempts;
+        self.engine.cancel::<A::Result>(cancel, |index| {
             // Linear in the attempts running: cancellations are rare.
-            Cancel::Started { index } => match self
-                .running_attempts
+            let running = running_attempts
                 .values_mut()
-                .find(|running| running.meta.index == index)
-            {
+                .find(|running| running.meta.index == index);
+            match running {
                 Some(running) => {
                     running.cancelled = true;
                     running.handle.abort();
-                    None
+                    Stop::Stopping
                 }
-                None => self
-                    .backlog
-                    .remove_retry(index)
-                    .map(|job| self.backlog.cancelled::<R>(index, job.attempts, false)),
-            },
-        }
+                None => Stop::NotRunning,
+            }
+        })
     }
 }
+
+/// An attempt as the `JoinSet` hands it back: its task and result, or why it has none.
+type Joined<F, R> = Result<(tokio::task::Id, Handback<F, R>), JoinError>;
 
 /// An attempt running as a tokio task.
 struct Running {
@@ -361,7 +358,7 @@ struct Running {
 
 /// What the driver does next, besides settling attempts.
 enum Next<J> {
-    /// Carry out the cancellations taken from the backlog.
+    /// Carry out the cancellations taken from the source.
     Cancel,
     /// Start this task; `None`: nothing waits, and the source has ended.
     Start(Option<J>),

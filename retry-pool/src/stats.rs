@@ -4,8 +4,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 /// What a pool is doing, and has done: a snapshot.
 ///
-/// From [`Completions::stats`](crate::Completions::stats),
-/// [`Spawned::stats`](crate::Spawned::stats) and
+/// From [`PoolStream::stats`](crate::PoolStream::stats), on every completion stream, and
 /// [`SchedulerHandle::stats`](crate::SchedulerHandle::stats). Each count is read on its own,
 /// so a snapshot taken while the pool runs may be a moment apart between fields.
 ///
@@ -13,7 +12,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 ///
 /// ```
 /// use futures::StreamExt;
-/// use retry_pool::{Pool, Retry};
+/// use retry_pool::{Pool, PoolStream, Retry};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let tasks = (0..100).map(|n| {
@@ -57,10 +56,13 @@ pub struct Stats {
 
 /// The counters behind [`Stats`], shared by the parts of one pool.
 ///
-/// Only the pool's backlog writes them, from one task at a time, so an increment is a
+/// Only the pool's engine writes them, from one task at a time, so an increment is a
 /// plain load and store (no locked instruction on the hot path); anyone may read them.
+/// The one exception, `queued`, is a scheduler's line, written under its lock.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
+    /// Tasks in a scheduler's line.
+    queued: AtomicUsize,
     /// Failed tasks held to run again (not counting those in a scheduler's own line).
     retry_waiting: AtomicUsize,
     running: AtomicUsize,
@@ -112,10 +114,14 @@ impl Counters {
         add(&self.cancelled);
     }
 
-    /// A snapshot, with `queued` tasks waiting elsewhere (in a scheduler's line).
-    pub(crate) fn snapshot(&self, queued: usize) -> Stats {
+    /// Says how many tasks a scheduler's line holds now.
+    pub(crate) fn set_queued(&self, queued: usize) {
+        self.queued.store(queued, Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
         Stats {
-            waiting: queued + self.retry_waiting.load(Relaxed),
+            waiting: self.queued.load(Relaxed) + self.retry_waiting.load(Relaxed),
             running: self.running.load(Relaxed),
             succeeded: self.succeeded.load(Relaxed),
             failed: self.failed.load(Relaxed),

@@ -54,12 +54,33 @@ pub type Outcome<R> = Result<<R as TaskResult>::Ok, Failure<<R as TaskResult>::E
 /// cannot be, as for a plain future), and its result (`None` when it timed out).
 pub type Handback<F, R> = (Option<F>, Option<R>);
 
+/// A panic payload caught from an attempt.
+pub(crate) type Panic = Box<dyn std::any::Any + Send>;
+
+/// One attempt of a task: a future that hands its task back with its result. Implemented
+/// for every such future, so that a stream's type names the attempt alone and finds the
+/// task and result types through it.
+pub trait Attempt: Future<Output = Handback<Self::Task, Self::Result>> {
+    /// The task the attempt runs, and hands back.
+    type Task;
+    /// What the attempt returns.
+    type Result: TaskResult;
+}
+
+impl<A, F, R> Attempt for A
+where
+    A: Future<Output = Handback<F, R>>,
+    R: TaskResult,
+{
+    type Task = F;
+    type Result = R;
+}
+
 /// A task of any kind, boxed: what a scheduler takes when its tasks are of different
 /// kinds. Made by [`boxed`].
-pub type BoxTask<T, E> = Box<dyn FnMut() -> BoxAttempt<T, E> + Send>;
-
-/// One attempt of a [`BoxTask`].
-pub type BoxAttempt<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+/// Each call starts one attempt, a boxed future.
+pub type BoxTask<T, E> =
+    Box<dyn FnMut() -> Pin<Box<dyn Future<Output = Result<T, E>> + Send>> + Send>;
 
 /// Boxes a task (a closure returning a future) so that tasks of different kinds share one
 /// type.
@@ -83,7 +104,6 @@ where
 
 /// What every attempt of a pool is held to. `Copy`, so the attempt function can take it
 /// by value.
-#[doc(hidden)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Limits {
     pub(crate) timeout: Option<Duration>,
@@ -101,7 +121,6 @@ impl Limits {
 
 pin_project! {
     /// An attempt with an optional deadline.
-    #[doc(hidden)]
     #[must_use = "futures do nothing unless polled"]
     pub struct Timed<Fut> {
         #[pin]

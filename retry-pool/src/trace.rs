@@ -1,7 +1,7 @@
 //! What a pool tells `tracing`, behind the `tracing` feature: a span per attempt, and
 //! events when a task is retried or gives up. Without the feature, nothing at all.
 
-use crate::backlog::Meta;
+use crate::job::Meta;
 
 /// The span an attempt runs in: `attempt{task=3 attempt=2}`.
 #[cfg(feature = "tracing")]

@@ -1,25 +1,25 @@
-//! The in-place completion stream: attempts polled inside the stream's own poll.
+//! The in-place flavour: attempts polled inside the stream's own poll, in slots.
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_core::{FusedStream, Stream};
 
-use crate::backlog::{Backlog, Ended, Meta};
-use crate::failure::panic_message;
-use crate::pool::Pool;
-use crate::slots::{Panic, Slots};
+use crate::engine::{Engine, Stop};
+use crate::job::{Ended, Meta};
+use crate::pool_stream::PoolStream;
+use crate::slots::Slots;
 use crate::source::{Cancel, Source};
 use crate::stats::Stats;
-use crate::task::{Handback, Limits, Outcome, TaskResult};
+use crate::task::{Attempt, Limits, Outcome};
 
 /// The stream of a pool's outcomes, in completion order: the value of each task's first
 /// successful attempt, or the [`Failure`](crate::Failure) of a task that gave up.
 ///
-/// Made by [`Pool::run`], [`Pool::run_futures`], [`Pool::run_stream`] and `#[pooled]`
+/// Made by [`Pool::run`](crate::Pool::run), [`Pool::run_futures`](crate::Pool::run_futures),
+/// [`Pool::run_stream`](crate::Pool::run_stream) and `#[pooled]`
 /// functions. Attempts run in place: they are polled when this stream is polled, on the
 /// task that polls it. Dropping the stream drops every attempt in flight.
 ///
@@ -48,15 +48,18 @@ use crate::task::{Handback, Limits, Outcome, TaskResult};
 /// assert_eq!((lengths.iter().sum::<usize>(), calls.get()), (7, 2));
 /// # }
 /// ```
+///
+/// `S` is where the tasks come from, and `A` the future of one attempt (whose type has no
+/// name: write `impl PoolStream<Item = ...>` where you must name the stream).
 #[must_use = "streams do nothing unless polled"]
-pub struct Completions<S: Source, F, A, R: TaskResult> {
-    backlog: Backlog<S>,
+pub struct Completions<S: Source, A: Attempt> {
+    engine: Engine<S>,
     slots: Slots<A>,
-    attempt: fn(F, Limits) -> A,
+    attempt: fn(A::Task, Limits) -> A,
     limits: Limits,
     concurrency: usize,
     /// Outcomes settled but not yet yielded, with their task's index.
-    outcomes: VecDeque<(usize, Outcome<R>)>,
+    outcomes: VecDeque<(usize, Outcome<A::Result>)>,
     /// Cancellations taken from the source, reused so that polls do not allocate.
     cancels: Vec<Cancel>,
     /// No attempt starts while more outcomes than this wait for the consumer (besides the
@@ -70,48 +73,33 @@ pub struct Completions<S: Source, F, A, R: TaskResult> {
 
 // Nothing is pinned in place: attempts live in their own pinned allocations and the task
 // sources box what they must not move.
-impl<S: Source, F, A, R: TaskResult> Unpin for Completions<S, F, A, R> {}
+impl<S: Source, A: Attempt> Unpin for Completions<S, A> {}
 
-impl<S, F, A, R> Completions<S, F, A, R>
+impl<S, A> Completions<S, A>
 where
-    S: Source<Task = F>,
-    A: Future<Output = Handback<F, R>>,
-    R: TaskResult,
+    S: Source<Task = A::Task>,
+    A: Attempt,
 {
-    pub(crate) fn new(pool: Pool, backlog: Backlog<S>, attempt: fn(F, Limits) -> A) -> Self {
+    pub(crate) fn new(
+        engine: Engine<S>,
+        attempt: fn(A::Task, Limits) -> A,
+        limits: Limits,
+        concurrency: usize,
+    ) -> Self {
         // Room to poll every slot and to start an attempt in each: a full turn.
-        let polls_per_turn = pool.concurrency.saturating_mul(2).clamp(64, 8192);
+        let polls_per_turn = concurrency.saturating_mul(2).clamp(64, 8192);
         Completions {
-            backlog,
+            engine,
             slots: Slots::new(),
             attempt,
-            limits: pool.limits(),
-            concurrency: pool.concurrency,
+            limits,
+            concurrency,
             outcomes: VecDeque::new(),
             cancels: Vec::new(),
-            outcomes_cap: pool.concurrency.min(polls_per_turn),
+            outcomes_cap: concurrency.min(polls_per_turn),
             polls_per_turn,
             done: false,
         }
-    }
-
-    /// What the pool is doing, and has done: see [`Stats`]. Cheap: a few loads.
-    ///
-    /// ```
-    /// use futures::StreamExt;
-    /// use retry_pool::{Pool, Retry};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let tasks = (0..10).map(|n| async move || if n < 3 { Err(n) } else { Ok(n) });
-    /// let mut done = Pool::new(4).retry(Retry::Lifo).attempts(2).run(tasks);
-    /// while done.next().await.is_some() {}
-    /// let stats = done.stats();
-    /// assert_eq!((stats.succeeded, stats.failed, stats.retried), (7, 3, 3));
-    /// assert_eq!((stats.running, stats.waiting), (0, 0));
-    /// # }
-    /// ```
-    pub fn stats(&self) -> Stats {
-        self.backlog.counters().snapshot(0)
     }
 
     /// Starts attempts until every slot is busy, nothing is waiting, the consumer is
@@ -122,7 +110,7 @@ where
             && self.outcomes.len() <= self.outcomes_cap
             && *polls > 0
         {
-            let Poll::Ready(Some(job)) = self.backlog.poll_next(cx) else {
+            let Poll::Ready(Some(job)) = self.engine.poll_next(cx) else {
                 return;
             };
             let meta = job.next_attempt();
@@ -136,12 +124,8 @@ where
         }
     }
 
-    fn settle(&mut self, meta: Meta, output: Result<Handback<F, R>, Panic>) {
-        let (task, ended) = match output {
-            Ok((task, result)) => (task, Ended::Returned(result)),
-            Err(panic) => (None, Ended::Panicked(panic_message(&*panic))),
-        };
-        if let Some(outcome) = self.backlog.settle(meta, task, ended, false) {
+    fn settle(&mut self, meta: Meta, ended: Ended<A::Task, A::Result>) {
+        if let Some(outcome) = self.engine.settle(meta, ended, false) {
             self.outcomes.push_back(outcome);
         }
     }
@@ -150,20 +134,12 @@ where
     /// running attempt is dropped at once, a waiting retry taken out of the line.
     fn cancel(&mut self, cx: &mut Context<'_>) {
         let mut cancels = std::mem::take(&mut self.cancels);
-        self.backlog.poll_cancellations(cx, &mut cancels);
+        self.engine.poll_cancellations(cx, &mut cancels);
         for cancel in cancels.drain(..) {
-            let cancelled = match cancel {
-                Cancel::Waiting { index, attempts } => {
-                    Some(self.backlog.cancelled::<R>(index, attempts, false))
-                }
-                Cancel::Started { index } => match self.slots.cancel(index) {
-                    Some(meta) => Some(self.backlog.cancelled::<R>(index, meta.attempts, true)),
-                    None => self
-                        .backlog
-                        .remove_retry(index)
-                        .map(|job| self.backlog.cancelled::<R>(index, job.attempts, false)),
-                },
-            };
+            // In place, a running attempt is dropped at once.
+            let slots = &mut self.slots;
+            let stop = |index| slots.cancel(index).map_or(Stop::NotRunning, Stop::Dropped);
+            let cancelled = self.engine.cancel::<A::Result>(cancel, stop);
             self.outcomes.extend(cancelled);
         }
         // Put back with its capacity, so that the next cancellations need no allocation.
@@ -175,7 +151,7 @@ where
     pub(crate) fn poll_indexed(
         &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<(usize, Outcome<R>)>> {
+    ) -> Poll<Option<(usize, Outcome<A::Result>)>> {
         if self.done {
             return Poll::Ready(None);
         }
@@ -205,7 +181,7 @@ where
                 coop.made_progress();
                 return Poll::Ready(Some(outcome));
             }
-            if self.slots.running() == 0 && self.backlog.is_exhausted() {
+            if self.slots.running() == 0 && self.engine.is_exhausted() {
                 self.done = true;
                 return Poll::Ready(None);
             }
@@ -223,13 +199,12 @@ where
     }
 }
 
-impl<S, F, A, R> Stream for Completions<S, F, A, R>
+impl<S, A> Stream for Completions<S, A>
 where
-    S: Source<Task = F>,
-    A: Future<Output = Handback<F, R>>,
-    R: TaskResult,
+    S: Source<Task = A::Task>,
+    A: Attempt,
 {
-    type Item = Outcome<R>;
+    type Item = Outcome<A::Result>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.get_mut()
@@ -238,23 +213,47 @@ where
     }
 }
 
-impl<S, F, A, R> FusedStream for Completions<S, F, A, R>
+impl<S, A> PoolStream for Completions<S, A>
 where
-    S: Source<Task = F>,
-    A: Future<Output = Handback<F, R>>,
-    R: TaskResult,
+    S: Source<Task = A::Task>,
+    A: Attempt,
+{
+    /// What the pool is doing, and has done: see [`Stats`]. Cheap: a few loads.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use retry_pool::{Pool, PoolStream, Retry};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let tasks = (0..10).map(|n| async move || if n < 3 { Err(n) } else { Ok(n) });
+    /// let mut done = Pool::new(4).retry(Retry::Lifo).attempts(2).run(tasks);
+    /// while done.next().await.is_some() {}
+    /// let stats = done.stats();
+    /// assert_eq!((stats.succeeded, stats.failed, stats.retried), (7, 3, 3));
+    /// assert_eq!((stats.running, stats.waiting), (0, 0));
+    /// # }
+    /// ```
+    fn stats(&self) -> Stats {
+        self.engine.counters().snapshot()
+    }
+}
+
+impl<S, A> FusedStream for Completions<S, A>
+where
+    S: Source<Task = A::Task>,
+    A: Attempt,
 {
     fn is_terminated(&self) -> bool {
         self.done
     }
 }
 
-impl<S: Source, F, A, R: TaskResult> fmt::Debug for Completions<S, F, A, R> {
+impl<S: Source, A: Attempt> fmt::Debug for Completions<S, A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Completions")
             .field("concurrency", &self.concurrency)
             .field("slots", &self.slots)
-            .field("backlog", &self.backlog)
+            .field("engine", &self.engine)
             .field("outcomes", &self.outcomes.len())
             .field("done", &self.done)
             .finish()

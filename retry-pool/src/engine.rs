@@ -1,0 +1,184 @@
+//! What both flavours share: which task starts next, and what becomes of an attempt that
+//! ended (an outcome, or a retry) or of a task that was cancelled. A flavour supplies only
+//! how an attempt runs and how it stops.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use crate::failure::{Cause, Failure, panic_message};
+use crate::job::{Ended, Job, Meta};
+use crate::policy::RetryPolicy;
+use crate::queue::TaskQueue;
+use crate::source::{Cancel, Source};
+use crate::stats::Counters;
+use crate::task::{Outcome, TaskResult};
+use crate::trace;
+
+pub(crate) struct Engine<S: Source> {
+    queue: TaskQueue<S>,
+    policy: RetryPolicy,
+    /// For the backoff's jitter.
+    rng: fastrand::Rng,
+    counters: Arc<Counters>,
+}
+
+/// What a flavour did with the running attempt of a task being cancelled.
+pub(crate) enum Stop {
+    /// Dropped it, at once: the task ends now.
+    Dropped(Meta),
+    /// Asked it to stop (an abort): the task ends when the attempt is reported, as
+    /// [`Engine::aborted`].
+    Stopping,
+    /// The task has no attempt running.
+    NotRunning,
+}
+
+impl<S: Source> Engine<S> {
+    /// `counters`: a scheduler's, which its handles read too, or the pool's own.
+    pub(crate) fn new(policy: RetryPolicy, source: S, counters: Arc<Counters>) -> Self {
+        Engine {
+            queue: TaskQueue::new(
+                source,
+                policy.order,
+                policy.backoff.is_some(),
+                Arc::clone(&counters),
+            ),
+            policy,
+            rng: fastrand::Rng::new(),
+            counters,
+        }
+    }
+
+    pub(crate) fn counters(&self) -> &Arc<Counters> {
+        &self.counters
+    }
+
+    /// The next task to start, counted as running from here on. `Ready(None)`: nothing is
+    /// waiting and the source has ended (only running attempts may still queue retries).
+    #[inline]
+    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Job<S::Task>>> {
+        let next = self.queue.poll_next(cx);
+        if let Poll::Ready(Some(_)) = &next {
+            self.counters.started();
+        }
+        next
+    }
+
+    /// Whether nothing is waiting and nothing more will come from the source.
+    pub(crate) fn is_exhausted(&self) -> bool {
+        self.queue.is_exhausted()
+    }
+
+    /// Cancellations asked of the source (a scheduler's handle) since the last call;
+    /// registers `cx` to be woken for the next one.
+    pub(crate) fn poll_cancellations(&mut self, cx: &mut Context<'_>, into: &mut Vec<Cancel>) {
+        self.queue.source().poll_cancellations(cx, into);
+    }
+
+    /// Carries out a cancellation: a waiting task ends at once; a running one is stopped
+    /// by `stop`, the flavour's way of stopping the attempt of a task; a task waiting to
+    /// run again is taken out of the line.
+    pub(crate) fn cancel<R: TaskResult>(
+        &mut self,
+        cancel: Cancel,
+        stop: impl FnOnce(usize) -> Stop,
+    ) -> Option<(usize, Outcome<R>)> {
+        match cancel {
+            Cancel::Waiting { index, attempts } => Some(self.cancelled::<R>(index, attempts)),
+            Cancel::Started { index } => match stop(index) {
+                Stop::Dropped(meta) => Some(self.aborted::<R>(meta)),
+                Stop::Stopping => None,
+                Stop::NotRunning => {
+                    let job = self.queue.remove_retry(index)?;
+                    Some(self.cancelled::<R>(index, job.attempts))
+                }
+            },
+        }
+    }
+
+    /// The outcome of a task whose running attempt was stopped for a cancellation.
+    pub(crate) fn aborted<R: TaskResult>(&mut self, meta: Meta) -> (usize, Outcome<R>) {
+        self.counters.stopped();
+        self.cancelled::<R>(meta.index, meta.attempts)
+    }
+
+    fn cancelled<R: TaskResult>(&mut self, index: usize, attempts: u32) -> (usize, Outcome<R>) {
+        self.finish::<R>(index, Err(Failure::new(index, attempts, Cause::Cancelled)))
+    }
+
+    fn finish<R: TaskResult>(&mut self, index: usize, outcome: Outcome<R>) -> (usize, Outcome<R>) {
+        match &outcome {
+            Ok(_) => self.counters.succeeded(),
+            Err(failure) => {
+                match failure.is_cancelled() {
+                    true => self.counters.cancelled(),
+                    false => self.counters.failed(),
+                }
+                let meta = Meta {
+                    index,
+                    attempts: failure.attempts(),
+                };
+                trace::gave_up(meta, failure.cause_name());
+            }
+        }
+        self.queue.source().settled(index);
+        (index, outcome)
+    }
+
+    /// Settles an ended attempt: the task's index and outcome, or `None` when it was
+    /// queued to run again. `cancelled`: a cancel of the task reached the attempt too late
+    /// to stop it (the source may also hold one, not yet carried out).
+    #[inline]
+    pub(crate) fn settle<R: TaskResult>(
+        &mut self,
+        meta: Meta,
+        ended: Ended<S::Task, R>,
+        cancelled: bool,
+    ) -> Option<(usize, Outcome<R>)> {
+        self.counters.stopped();
+        // A cancel that came while the attempt ran, too late to stop it, still holds: the
+        // task ends cancelled whatever the attempt returned (`cancel` said it would).
+        if S::CANCELS && (cancelled || self.queue.source().take_cancel(meta.index)) {
+            return Some(self.cancelled::<R>(meta.index, meta.attempts));
+        }
+        let (task, cause) = match ended {
+            Ok((task, Some(result))) => match result.into_result() {
+                Ok(value) => return Some(self.finish::<R>(meta.index, Ok(value))),
+                Err(error) => (task, Cause::Error(error)),
+            },
+            Ok((task, None)) => (task, Cause::Timeout),
+            // A panic is a bug, not a transient fault: never retried.
+            Err(panic) => (None, Cause::Panic(panic_message(&*panic))),
+        };
+        match task {
+            Some(task) if meta.attempts < self.policy.max_attempts => {
+                trace::retrying(meta, cause.name());
+                let delay = self
+                    .policy
+                    .backoff
+                    .map(|backoff| backoff.delay(meta.attempts, &mut self.rng));
+                let job = Job {
+                    task,
+                    index: meta.index,
+                    attempts: meta.attempts,
+                };
+                self.queue.retry(job, delay);
+                None
+            }
+            _ => {
+                let failure = Failure::new(meta.index, meta.attempts, cause);
+                Some(self.finish::<R>(meta.index, Err(failure)))
+            }
+        }
+    }
+}
+
+impl<S: Source> fmt::Debug for Engine<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("queue", &self.queue)
+            .field("policy", &self.policy)
+            .finish()
+    }
+}
