@@ -1,5 +1,5 @@
 //! Side-by-side throughput and peak memory of retry-pool against the anchors of
-//! DESIGN.md §7 (issue 5). One command runs everything and prints the tables of
+//! ARCHITECTURE.md (its performance figures). One command runs everything and prints the tables of
 //! `benches/RESULTS.md`:
 //!
 //! ```text

@@ -1,4 +1,4 @@
-//! Heap allocations per attempt in steady state, in place (DESIGN.md §7, issue 5).
+//! Heap allocations per attempt in steady state, in place (ARCHITECTURE.md, performance).
 //!
 //! A counting global allocator counts every allocation and every reallocation (which is
 //! how a growing buffer shows up) made on the current thread while counting is switched
@@ -14,7 +14,7 @@
 //!   `5 × (log2(2c) + 1)`: the runtime's lists hold at most one entry per slot (or per poll
 //!   of a turn, `2c`), and a list that grows by doubling from empty grows at most that many
 //!   times. One allocation per task would be 9,000 and 90,000.
-//! - **Nothing after the warm-up, drain included**: the goal of issue 5. It holds because
+//! - **Nothing after the warm-up, drain included**: the goal. It holds because
 //!   `Slots::start` reserves room for every slot in the runtime's lists (`free`, `batch`
 //!   and the woken list) when it makes a slot, instead of letting them grow by doubling as
 //!   the slots drain (which is what these tests caught: `log2(c) − 2` reallocations of

@@ -1,8 +1,9 @@
-//! Chaos soak (issue 7): hundreds of thousands of tasks through the in-place flavour, the
-//! spawned flavour and both schedulers, with a seeded mix of faults: errors, panics,
-//! attempts that hang past their timeout (forever, or asleep well past it), slow attempts,
-//! backoffs, cancellations of waiting, running and retrying tasks, reprioritising, a slow
-//! consumer, and the consumer dropping the stream at random points.
+//! Chaos soak (rules 1, 4, 8 and 9 of ARCHITECTURE.md): hundreds of thousands of tasks
+//! through the in-place flavour, the spawned flavour and both schedulers, with a seeded mix
+//! of faults: errors, panics, attempts that hang past their timeout (forever, or asleep
+//! well past it), slow attempts, backoffs, cancellations of waiting, running and retrying
+//! tasks, reprioritising, a slow consumer, and the consumer dropping the stream at random
+//! points.
 //!
 //! What is checked, for every task of every round:
 //!

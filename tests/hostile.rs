@@ -1,4 +1,4 @@
-//! Hostile inputs (issue 7): concurrency from `usize::MAX` down to 1, `u32::MAX` attempts,
+//! Hostile inputs: concurrency from `usize::MAX` down to 1, `u32::MAX` attempts,
 //! durations at their limits, empty inputs at every entry point, tasks that never wake
 //! their waker and tasks that wake themselves forever. Each gives the documented behaviour,
 //! and none hangs: every wait is under a `tokio::time::timeout`, so that a hang fails.

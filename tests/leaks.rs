@@ -1,7 +1,7 @@
-//! Leak accounting (issue 7): every task value and every attempt future is dropped exactly
-//! once, whether its task succeeds, gives up (errors, panics, timeouts), is cancelled or
-//! has its stream dropped under it, in place, spawned, through `#[pooled]` and in both
-//! schedulers.
+//! Leak accounting (rules 4 and 9 of ARCHITECTURE.md): every task value and every attempt
+//! future is dropped exactly once, whether its task succeeds, gives up (errors, panics,
+//! timeouts), is cancelled or has its stream dropped under it, in place, spawned, through
+//! `#[pooled]` and in both schedulers.
 //!
 //! Each task captures a [`TaskGuard`], made when the task is made and dropped with the task
 //! value; each attempt future makes an [`AttemptGuard`] when it starts, dropped with the

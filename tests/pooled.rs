@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::StreamExt;
-use retry_pool::{Failure, pooled};
+use retry_pool::{Failure, PoolStream, Stats, pooled};
 use support::Probe;
 
 /// A fake HTTP client: each URL fails its first `failures[url]` calls.
@@ -96,6 +96,50 @@ async fn free_fn_retries_until_success_or_last_attempt() {
         [2, 4, 4, 1]
     );
     assert_eq!(client.probe.peak(), 2);
+}
+
+#[pooled(concurrency = 2, retry = "lifo", attempts = 4, spawn = true)]
+async fn fetch_spawned(client: Arc<Client>, urls: Vec<String>) -> Result<String, FetchError> {
+    urls.into_iter().map(move |url| {
+        let client = Arc::clone(&client);
+        move || {
+            let (client, url) = (Arc::clone(&client), url.clone());
+            async move { client.get(&url).await }
+        }
+    })
+}
+
+/// A `#[pooled]` function returns `impl PoolStream`: its caller reads the pool's stats, in
+/// place and spawned, before the first poll, while it runs and at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_of_a_pooled_stream() {
+    let failing = [("a", 1), ("b", 3), ("c", 10)];
+    let names = ["a", "b", "c", "d"];
+    let client = Arc::new(Client::failing(&failing));
+    let in_place = fetch_lifo(&client, urls(&names));
+    let spawned = fetch_spawned(Arc::new(Client::failing(&failing)), urls(&names));
+    let streams: [std::pin::Pin<Box<dyn PoolStream<Item = _> + '_>>; 2] =
+        [Box::pin(in_place), Box::pin(spawned)];
+    for mut stream in streams {
+        assert_eq!(
+            stream.stats(),
+            Stats::default(),
+            "nothing runs before the first poll"
+        );
+        let mut outcomes = 0;
+        while let Some(_outcome) = stream.next().await {
+            outcomes += 1;
+            assert!(stream.stats().running <= 2);
+        }
+        let stats = stream.stats();
+        // a: 1 retry, b: 3, c: 3 and gives up after 4 attempts, d: none.
+        assert_eq!(outcomes, 4);
+        assert_eq!(
+            (stats.succeeded, stats.failed, stats.retried),
+            (3, 1, 1 + 3 + 3)
+        );
+        assert_eq!((stats.running, stats.waiting), (0, 0));
+    }
 }
 
 #[pooled(concurrency = 1, retry = "fifo")]

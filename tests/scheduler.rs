@@ -1,4 +1,4 @@
-//! The long-running scheduler (DESIGN.md §6): priorities, reprioritising, cancelling,
+//! The long-running scheduler (rules 4, 5 and 9 of ARCHITECTURE.md): priorities, reprioritising, cancelling,
 //! closing, backpressure, and many submitters, in place and spawned.
 
 use std::future::pending;

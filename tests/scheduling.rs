@@ -1,4 +1,4 @@
-//! The scheduling rules of DESIGN.md §5 for the in-place flavour, one test (or more) each.
+//! The rules of ARCHITECTURE.md for the in-place flavour, one test (or more) each.
 
 use std::future::pending;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,5 +1,5 @@
 //! The spawned flavour: attempts as tokio tasks, a driver that keeps the pool full, and the
-//! same rules as in place (DESIGN.md §5, rules 1-11).
+//! same rules as in place (ARCHITECTURE.md, rules 1-12).
 
 use std::future::pending;
 use std::sync::atomic::{AtomicUsize, Ordering};

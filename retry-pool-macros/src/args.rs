@@ -15,16 +15,22 @@ use crate::duration::{self, BackoffProblem, Nanos};
 use crate::errors::Errors;
 use crate::suggest;
 
-/// The keys the attribute takes.
-pub(crate) const KEYS: &[&str] = &[
-    "concurrency",
-    "retry",
-    "attempts",
-    "backoff",
-    "timeout",
-    "spawn",
-    "crate",
+/// The keys the attribute takes, each with an example of its value: the attribute's one
+/// table of keys (documented, with their defaults, on `pooled` in `lib.rs`).
+pub(crate) const KEYS: &[(&str, &str)] = &[
+    ("concurrency", "concurrency = 8"),
+    ("retry", "retry = \"lifo\""),
+    ("attempts", "attempts = 3"),
+    ("backoff", "backoff = \"50ms\""),
+    ("timeout", "timeout = \"2s\""),
+    ("spawn", "spawn = true"),
+    ("crate", "crate = \"my_reexport\""),
 ];
+
+/// The names of the keys.
+pub(crate) fn key_names() -> Vec<&'static str> {
+    KEYS.iter().map(|&(name, _)| name).collect()
+}
 
 /// The retry policies, as written in `retry = "..."`.
 const POLICIES: &[&str] = &["lifo", "fifo", "none"];
@@ -126,26 +132,23 @@ fn parse_key(args: &mut Args, errors: &mut Errors, meta: ParseNestedMeta<'_>) ->
     let Some(key) = meta.path.get_ident().map(ToString::to_string) else {
         errors.push(syn::Error::new_spanned(
             &meta.path,
-            format!("expected a key, one of {}", list(KEYS, "`")),
+            format!("expected a key, one of {}", list(&key_names(), "`")),
         ));
         return skip_value(meta.input);
     };
     let span = meta.path.span();
 
-    if !KEYS.contains(&key.as_str()) {
-        let message = match suggest::closest(&key, KEYS) {
+    let names = key_names();
+    let Some(&key_name) = names.iter().find(|&&known| known == key) else {
+        let message = match suggest::closest(&key, &names) {
             Some(known) => {
                 args.written.push(known);
                 format!("unknown key `{key}`; did you mean `{known}`?")
             }
-            None => format!("unknown key `{key}`; expected {}", list(KEYS, "`")),
+            None => format!("unknown key `{key}`; expected {}", list(&names, "`")),
         };
         errors.push(syn::Error::new(span, message));
         return skip_value(meta.input);
-    }
-
-    let Some(&key_name) = KEYS.iter().find(|&&known| known == key) else {
-        unreachable!("`{key}` is one of the keys");
     };
     let already_written = args.was_written(key_name);
     args.written.push(key_name);
@@ -471,16 +474,11 @@ fn skip_value(input: ParseStream<'_>) -> syn::Result<()> {
     Ok(())
 }
 
+/// An example of `key` with its value.
 fn example(key: &str) -> &'static str {
-    match key {
-        "concurrency" => "concurrency = 8",
-        "retry" => "retry = \"lifo\"",
-        "attempts" => "attempts = 3",
-        "backoff" => "backoff = \"50ms\"",
-        "timeout" => "timeout = \"2s\"",
-        "spawn" => "spawn = true",
-        _ => "crate = \"my_reexport\"",
-    }
+    KEYS.iter()
+        .find(|&&(name, _)| name == key)
+        .map_or("", |&(_, example)| example)
 }
 
 /// `` `a`, `b` or `c` `` (with `quote` around each word).

@@ -1,35 +1,6 @@
 //! The rewrite: an `async fn` listing tasks becomes a plain fn returning their completion
-//! stream.
-//!
-//! ```text
-//! // Input:
-//! #[pooled(concurrency = 8, retry = "lifo", attempts = 4)]
-//! pub async fn fetch_all(client: &Client, urls: Vec<String>) -> Result<Page, Error> {
-//!     urls.into_iter().map(move |url| async move || client.get(&url).await)
-//! }
-//!
-//! // Output:
-//! pub fn fetch_all(client: &Client, urls: Vec<String>)
-//!     -> impl ::retry_pool::__private::Stream<Item = ::retry_pool::Outcome<Result<Page, Error>>>
-//!         + ::core::marker::Unpin
-//! {
-//!     let concurrency = ::retry_pool::__private::concurrency(8);
-//!     let pool = ::retry_pool::Pool::new(concurrency)
-//!         .retry(::retry_pool::Retry::Lifo)
-//!         .attempts(4);
-//!     ::retry_pool::__private::pooled(
-//!         pool,
-//!         async move { urls.into_iter().map(move |url| async move || client.get(&url).await) },
-//!         |task, limits| {
-//!             let mut task = ::retry_pool::__private::restartable(task);
-//!             async move {
-//!                 let result = limits.apply(task()).await;
-//!                 (::core::option::Option::Some(task), result)
-//!             }
-//!         },
-//!     )
-//! }
-//! ```
+//! stream. What it expands to is documented once, on `pooled` in `lib.rs` ("What this
+//! expands to"); the comments here say why each piece is placed as it is.
 //!
 //! The generated locals (`concurrency`, `pool`, `task`, `limits`, `result`) are
 //! `Span::mixed_site()` and prefixed, so they neither see nor shadow the user's names.

@@ -11,7 +11,10 @@ mod errors;
 mod expand;
 mod fallback;
 mod item;
+// The parser's property test: in `tests/`, out of the production files, but compiled into
+// this crate's unit tests (a proc-macro crate exports nothing else for a test to call).
 #[cfg(test)]
+#[path = "../tests/never_panics.rs"]
 mod never_panics;
 mod signature;
 mod suggest;
@@ -54,23 +57,27 @@ use proc_macro::TokenStream;
 ///   for every attempt: an async closure (`async move || ...`) or a closure returning a
 ///   future (`move || async move { ... }`). Without retry, a task may also be a plain future.
 /// - The rewritten function is **not** `async`: it returns at once
-///   `impl Stream<Item = Result<T, Failure<E>>> + Unpin`, which borrows what the arguments
-///   borrow, is `Send` whenever the tasks are (tasks that borrow the arguments included),
-///   and does nothing until first polled.
+///   `impl PoolStream<Item = Result<T, Failure<E>>>` (a `Stream + Unpin` with `stats()`),
+///   which borrows what the arguments borrow, is `Send` whenever the tasks are (tasks that
+///   borrow the arguments included), and does nothing until first polled.
 /// - Free functions, inherent methods (`&self`, `&mut self`, `self`), generic functions
 ///   and `where` clauses all work; visibility, doc comments and other attributes are kept.
 ///
 /// # Keys
 ///
-/// | key | value | default |
-/// |---|---|---|
-/// | `concurrency` | integer literal ≥ 1, or any expression | required |
-/// | `retry` | `"lifo"`, `"fifo"` or `"none"` | `"none"` |
-/// | `attempts` | integer literal ≥ 1 | 3 when retrying, 1 otherwise |
-/// | `backoff` | duration string: `"50ms"` (fixed) or `"50ms..5s"` (exponential) | none |
-/// | `timeout` | duration string, above 0, per attempt | none |
-/// | `spawn` | `true` or `false` | `false` |
-/// | `crate` | path of the runtime crate, as a string | `"::retry_pool"` |
+/// | key | value | default (the runtime's) | builder call |
+/// |---|---|---|---|
+/// | `concurrency` | integer literal ≥ 1, or any expression | required | `Pool::new(8)` |
+/// | `retry` | `"lifo"`, `"fifo"` or `"none"` | `"none"` | `.retry(Retry::Lifo)` |
+/// | `attempts` | integer literal ≥ 1 | 3 when retrying, 1 otherwise | `.attempts(4)` |
+/// | `backoff` | duration string: `"50ms"` (fixed) or `"50ms..5s"` (exponential) | none | `.backoff(Backoff::fixed(..))` |
+/// | `timeout` | duration string, above 0, per attempt | none | `.timeout(..)` |
+/// | `spawn` | `true` or `false` | `false` | `Pool::spawn` |
+/// | `crate` | path of the runtime crate, as a string | `"::retry_pool"` | |
+///
+/// Only the keys written reach the expansion: the defaults are the runtime's, and the
+/// attribute refuses exactly the settings the builder refuses (a compile error on the key
+/// here, a panic at the call there): see "Settings that go together" on `Pool`.
 ///
 /// ## `concurrency = 8`
 ///
@@ -82,12 +89,7 @@ use proc_macro::TokenStream;
 /// ```ignore
 /// #[pooled(concurrency = self.limit)]
 /// async fn fetch(&self, urls: Vec<String>) -> Result<Page, FetchError> { ... }
-/// // expands to, in short:
-/// fn fetch(&self, urls: Vec<String>) -> impl Stream<...> + Unpin {
-///     let concurrency = retry_pool::__private::concurrency(self.limit);
-///     let pool = retry_pool::Pool::new(concurrency);
-///     ...
-/// }
+/// // the pool: Pool::new(self.limit), the limit checked at the call
 /// ```
 ///
 /// ## `retry = "lifo"`, `"fifo"` or `"none"`
@@ -191,8 +193,8 @@ use proc_macro::TokenStream;
 ///   return must be `Send + 'static`: tasks own what they use, such as an `Arc` cloned out
 ///   of `self`. A driver task then keeps the pool full while the consumer is busy, with up
 ///   to `concurrency` finished outcomes waiting for it.
-/// - The return type is unchanged: `impl Stream<Item = Result<T, Failure<E>>> + Unpin`,
-///   which still borrows what the arguments borrow, and is `Send` whenever the body is.
+/// - The return type is unchanged: `impl PoolStream<Item = Result<T, Failure<E>>>`, which
+///   still borrows what the arguments borrow, and is `Send` whenever the body is.
 /// - A panicking attempt ends its task with `is_panic()`; dropping the stream aborts every
 ///   attempt in flight.
 ///
@@ -218,27 +220,6 @@ use proc_macro::TokenStream;
 /// function ("borrowed data escapes outside of function", "`x` does not live long
 /// enough"), pointing at the borrowed argument and at the tasks.
 ///
-/// What `spawn = true` expands to, in short (beside the pool, as above):
-///
-/// ```ignore
-/// let checked = ::retry_pool::__private::spawnable(
-///     // The body, in place; `static_tasks` is the `'static` check of its tasks.
-///     async move {
-///         let tasks = { urls.into_iter().map(..) };
-///         ::retry_pool::__private::static_tasks(tasks)
-///     },
-///     // The attempt, as without `spawn`; its result is taken apart into `Ok` and `Err`.
-///     |task, limits| { .. ::retry_pool::__private::into_result(limits.apply(task()).await) .. },
-///     // Where the `Result` is checked (located on the declared return type).
-///     ::core::marker::PhantomData,
-/// );
-/// ::retry_pool::__private::spawn_pooled(pool, checked)
-/// ```
-///
-/// `spawnable` checks the `Send` bounds (with the messages above) where the task types are
-/// concrete, and keeps a function that spawns them; `spawn_pooled` builds the stream, which
-/// runs the body on its first polls and hands the tasks to `Pool::spawn`'s driver.
-///
 /// # What this expands to
 ///
 /// ```ignore
@@ -248,8 +229,7 @@ use proc_macro::TokenStream;
 /// }
 /// // becomes
 /// pub fn fetch_all(client: &Client, urls: Vec<String>)
-///     -> impl ::retry_pool::__private::Stream<Item = ::retry_pool::Outcome<Result<Page, FetchError>>>
-///         + ::core::marker::Unpin
+///     -> impl ::retry_pool::PoolStream<Item = ::retry_pool::__private::Outcome<Result<Page, FetchError>>>
 /// {
 ///     let concurrency = ::retry_pool::__private::concurrency(8);
 ///     let pool = ::retry_pool::Pool::new(concurrency)
@@ -278,6 +258,27 @@ use proc_macro::TokenStream;
 /// Without retry, the attempt is
 /// `|task, limits| async move { (None, limits.apply(Task::start(task)).await) }`, where
 /// `Task::start` awaits a future or calls a closure once.
+///
+/// With `spawn = true`, the call is instead (the pool as above):
+///
+/// ```ignore
+/// let checked = ::retry_pool::__private::spawnable(
+///     // The body, in place; `static_tasks` is the `'static` check of its tasks.
+///     async move {
+///         let tasks = { urls.into_iter().map(..) };
+///         ::retry_pool::__private::static_tasks(tasks)
+///     },
+///     // The attempt, as without `spawn`; its result is taken apart into `Ok` and `Err`.
+///     |task, limits| { .. ::retry_pool::__private::into_result(limits.apply(task()).await) .. },
+///     // Where the `Result` is checked (located on the declared return type).
+///     ::core::marker::PhantomData,
+/// );
+/// ::retry_pool::__private::spawn_pooled(pool, checked)
+/// ```
+///
+/// `spawnable` checks the `Send` bounds (with the messages above) where the task types are
+/// concrete, and keeps a function that spawns them; `spawn_pooled` builds the stream, which
+/// runs the body on its first polls and hands the tasks to `Pool::spawn`'s driver.
 ///
 /// The generated locals are hygienic (`Span::mixed_site()`, prefixed `__retry_pool_`) and
 /// every path is absolute, so the function's own names and modules named `core` or

@@ -44,7 +44,7 @@ pub(crate) fn distance(a: &str, b: &str) -> usize {
 mod tests {
     use super::*;
 
-    const KEYS: &[&str] = &["concurrency", "retry", "attempts", "crate"];
+    const WORDS: &[&str] = &["concurrency", "retry", "attempts", "crate"];
 
     #[test]
     fn distances() {
@@ -58,13 +58,13 @@ mod tests {
 
     #[test]
     fn suggests_close_words_only() {
-        assert_eq!(closest("concurency", KEYS), Some("concurrency"));
-        assert_eq!(closest("Concurrency", KEYS), Some("concurrency"));
-        assert_eq!(closest("retyr", KEYS), Some("retry"));
-        assert_eq!(closest("concurrent", KEYS), Some("concurrency"));
-        assert_eq!(closest("attempt", KEYS), Some("attempts"));
-        assert_eq!(closest("crates", KEYS), Some("crate"));
-        assert_eq!(closest("workers", KEYS), None);
-        assert_eq!(closest("x", KEYS), None);
+        assert_eq!(closest("concurency", WORDS), Some("concurrency"));
+        assert_eq!(closest("Concurrency", WORDS), Some("concurrency"));
+        assert_eq!(closest("retyr", WORDS), Some("retry"));
+        assert_eq!(closest("concurrent", WORDS), Some("concurrency"));
+        assert_eq!(closest("attempt", WORDS), Some("attempts"));
+        assert_eq!(closest("crates", WORDS), Some("crate"));
+        assert_eq!(closest("workers", WORDS), None);
+        assert_eq!(closest("x", WORDS), None);
     }
 }

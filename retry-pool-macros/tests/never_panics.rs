@@ -1,4 +1,4 @@
-//! Property tests (issue 7): the attribute never panics. A panicking proc macro shows its
+//! Property tests: the attribute never panics. A panicking proc macro shows its
 //! user "proc macro panicked" and nothing useful, so whatever it is fed, the parsing,
 //! validation and expansion functions must return tokens or a spanned error.
 //!
@@ -136,7 +136,7 @@ fn check(args: TokenStream, item: TokenStream) -> Result<(), TestCaseError> {
 /// Keys as written: the known ones, misspellings, other words and keywords.
 fn key() -> impl Strategy<Value = String> {
     prop_oneof![
-        4 => proptest::sample::select(args::KEYS).prop_map(str::to_owned),
+        4 => proptest::sample::select(args::key_names()).prop_map(str::to_owned),
         1 => proptest::sample::select(&[
             "concurency", "Concurrency", "retyr", "attempt", "timout", "backof", "spwan",
             "crates", "workers", "self", "Self", "super", "r#try", "r#match", "fn", "async",
@@ -624,7 +624,7 @@ proptest! {
                 prop_assert!(!message.is_empty());
             }
             let _ = no_panic("duration::parse_backoff", text, || duration::parse_backoff(text))?;
-            let _ = no_panic("suggest::closest", text, || suggest::closest(text, args::KEYS))?;
+            let _ = no_panic("suggest::closest", text, || suggest::closest(text, &args::key_names()))?;
         }
     }
 }
