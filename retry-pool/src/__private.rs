@@ -6,8 +6,9 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::hooks::{RetryAfter, RetryIf};
 use crate::pool_stream::PoolStream;
-use crate::source::{BodySource, IterSource, Listing};
+use crate::source::{BodySource, IntoSource, Listing, Source};
 use crate::stats::Stats;
 pub use crate::task::{Handback, Limits, Outcome, TaskResult};
 pub use crate::{Backoff, Completions, Failure, Pool, Retry, Spawned};
@@ -30,19 +31,26 @@ where
     }
 }
 
-/// The stream of a `#[pooled]` function: `body` lists the tasks when first polled, and
-/// `attempt` (written by the expansion, where the task type is concrete) runs one attempt.
+/// The task source of a `#[pooled]` function's body `B`, which evaluates to an iterator or
+/// a stream of tasks (`M` says which).
+type Body<B, M> = BodySource<B, <<B as Future>::Output as IntoSource<M>>::Source, M>;
+
+/// The stream of a `#[pooled]` function: `body` lists the tasks when first polled (an
+/// iterator or a stream of them), and `attempt` (written by the expansion, where the task
+/// type is concrete) runs one attempt.
 #[track_caller]
-pub fn pooled<B, F, A, R>(
-    pool: Pool,
+pub fn pooled<B, M, F, A, R, If, After>(
+    pool: Pool<If, After>,
     body: B,
     attempt: fn(F, Limits) -> A,
-) -> Completions<BodySource<B, <B::Output as IntoIterator>::IntoIter>, A>
+) -> Completions<Body<B, M>, A>
 where
     B: Future,
-    B::Output: IntoIterator<Item = F>,
+    B::Output: IntoSource<M, Source: Source<Task = F>>,
     A: Future<Output = Handback<F, R>>,
     R: TaskResult,
+    If: RetryIf<R::Err>,
+    After: RetryAfter<R::Err>,
 {
     pool.run_with(BodySource::new(body), attempt)
 }
@@ -56,10 +64,10 @@ where
 /// first, where the types are concrete. (The expansion is documented on `pooled`, in the
 /// macro crate.)
 #[track_caller]
-pub fn spawn_pooled<B, F, A, R>(
-    pool: Pool,
-    checked: Spawnable<B, F, A, R>,
-) -> SpawnPooled<B, F, A, R>
+pub fn spawn_pooled<B, F, A, R, If, After>(
+    pool: Pool<If, After>,
+    checked: Spawnable<B, F, A, R, If, After>,
+) -> SpawnPooled<B, F, A, R, If, After>
 where
     B: Future,
     R: TaskResult,
@@ -67,7 +75,7 @@ where
     // The settings are checked at the call, as in place, not at the first poll.
     pool.policy();
     SpawnPooled {
-        pool,
+        pool: Some(pool),
         attempt: checked.attempt,
         start: checked.start,
         tasks: Listing::new(checked.body),
@@ -82,23 +90,25 @@ where
 /// is reported there, and `result` on the declared return type, so that a `Result` that is
 /// not `Send` is reported there (rustc reports a bound on `R` at the one argument whose type
 /// mentions it).
-pub fn spawnable<B, F, A, R>(
+pub fn spawnable<B, M, F, A, R, If, After>(
     body: B,
     attempt: fn(F, Limits) -> A,
     result: PhantomData<R>,
-) -> Spawnable<B, F, A, R>
+) -> Spawnable<B, F, A, R, If, After>
 where
     B: Future,
-    B::Output: IntoIterator<Item = F>,
-    F: SpawnTask<<B::Output as IntoIterator>::IntoIter, A>,
+    B::Output: IntoSource<M, Source: Source<Task = F>>,
+    F: SpawnTask<<B::Output as IntoSource<M>>::Source, A>,
     A: Future<Output = Handback<F, R>>,
     R: SendResult,
+    If: RetryIf<R::Err>,
+    After: RetryAfter<R::Err>,
 {
     let PhantomData = result;
     Spawnable {
         body,
         attempt,
-        start: start_spawned::<B::Output, F, A, R>,
+        start: start_spawned::<B::Output, M, F, A, R, If, After>,
     }
 }
 
@@ -109,9 +119,7 @@ where
 /// included.)
 pub fn static_tasks<I>(tasks: I) -> I
 where
-    I: IntoIterator,
-    I::IntoIter: 'static, // spawned pools need `Send + 'static` tasks: move or clone, not borrow
-    I::Item: 'static,     // spawned pools need `Send + 'static` tasks: move or clone, not borrow
+    I: 'static, // spawned pools need `Send + 'static` tasks: move or clone, not borrow
 {
     tasks
 }
@@ -124,27 +132,33 @@ pub fn into_result<R: TaskResult>(result: Option<R>) -> Option<Result<R::Ok, R::
     result.map(R::into_result)
 }
 
-fn start_spawned<I, F, A, R>(pool: Pool, tasks: I, attempt: fn(F, Limits) -> A) -> Spawned<R>
+fn start_spawned<L, M, F, A, R, If, After>(
+    pool: Pool<If, After>,
+    listed: L,
+    attempt: fn(F, Limits) -> A,
+) -> Spawned<R>
 where
-    I: IntoIterator<Item = F>,
-    F: SpawnTask<I::IntoIter, A>,
+    L: IntoSource<M, Source: Source<Task = F>>,
+    F: SpawnTask<L::Source, A>,
     A: Future<Output = Handback<F, R>>,
     R: SendResult,
+    If: RetryIf<R::Err>,
+    After: RetryAfter<R::Err>,
 {
-    F::spawn(pool, tasks.into_iter(), attempt)
+    F::spawn(pool, listed.into_source(), attempt)
 }
 
 /// Spawns the listed tasks of a spawned pool: `start_spawned`, made where its bounds hold.
-type Start<I, F, A, R> = fn(Pool, I, fn(F, Limits) -> A) -> Spawned<R>;
+type Start<L, F, A, R, If, After> = fn(Pool<If, After>, L, fn(F, Limits) -> A) -> Spawned<R>;
 
 /// What [`spawnable`] checked, for [`spawn_pooled`].
-pub struct Spawnable<B: Future, F, A, R: TaskResult> {
+pub struct Spawnable<B: Future, F, A, R: TaskResult, If, After> {
     body: B,
     attempt: fn(F, Limits) -> A,
-    start: Start<B::Output, F, A, R>,
+    start: Start<B::Output, F, A, R, If, After>,
 }
 
-impl<B: Future, F, A, R: TaskResult> fmt::Debug for Spawnable<B, F, A, R> {
+impl<B: Future, F, A, R: TaskResult, If, After> fmt::Debug for Spawnable<B, F, A, R, If, After> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Spawnable")
     }
@@ -158,30 +172,42 @@ impl<B: Future, F, A, R: TaskResult> fmt::Debug for Spawnable<B, F, A, R> {
 #[diagnostic::on_unimplemented(
     message = "spawned pools need `Send + 'static` tasks, but `{Self}` is not `Send`, or holds something that is not across an `.await`",
     label = "these tasks run on other threads (`spawn = true`), so they must be `Send`",
-    note = "with `spawn = true`, every attempt runs as a tokio task on the runtime's worker threads: each task, what it captures, the future of each attempt and the iterator listing the tasks must all be `Send + 'static`",
+    note = "with `spawn = true`, every attempt runs as a tokio task on the runtime's worker threads: each task, what it captures, the future of each attempt and the iterator or stream listing the tasks must all be `Send + 'static`",
     note = "share data with `Arc` rather than `Rc`, and hold no `RefCell` borrow or `std::sync::MutexGuard` across an `.await`; or remove `spawn = true` to run the tasks in place"
 )]
-pub trait SpawnTask<I, A>: Sized {
-    /// Runs `tasks` in `pool`, every attempt a tokio task.
-    fn spawn<R>(pool: Pool, tasks: I, attempt: fn(Self, Limits) -> A) -> Spawned<R>
+pub trait SpawnTask<X, A>: Sized {
+    /// Runs the tasks of `source` in `pool`, every attempt a tokio task.
+    fn spawn<R, If, After>(
+        pool: Pool<If, After>,
+        source: X,
+        attempt: fn(Self, Limits) -> A,
+    ) -> Spawned<R>
     where
         A: Future<Output = Handback<Self, R>>,
-        R: SendResult;
+        R: SendResult,
+        If: RetryIf<R::Err>,
+        After: RetryAfter<R::Err>;
 }
 
 #[diagnostic::do_not_recommend]
-impl<F, I, A> SpawnTask<I, A> for F
+impl<F, X, A> SpawnTask<X, A> for F
 where
     F: Send + 'static,
-    I: Iterator<Item = F> + Send + 'static,
+    X: Source<Task = F> + Send + 'static,
     A: Future + Send + 'static,
 {
-    fn spawn<R>(pool: Pool, tasks: I, attempt: fn(F, Limits) -> A) -> Spawned<R>
+    fn spawn<R, If, After>(
+        pool: Pool<If, After>,
+        source: X,
+        attempt: fn(F, Limits) -> A,
+    ) -> Spawned<R>
     where
         A: Future<Output = Handback<F, R>>,
         R: SendResult,
+        If: RetryIf<R::Err>,
+        After: RetryAfter<R::Err>,
     {
-        pool.spawn_with(IterSource::new(tasks), attempt)
+        pool.spawn_with(source, attempt)
     }
 }
 
@@ -204,33 +230,34 @@ impl<R> SendResult for R where
 
 /// See [`spawn_pooled`].
 #[must_use = "streams do nothing unless polled"]
-pub struct SpawnPooled<B: Future, F, A, R: TaskResult> {
-    pool: Pool,
+pub struct SpawnPooled<B: Future, F, A, R: TaskResult, If, After> {
+    /// Until the body has listed the tasks.
+    pool: Option<Pool<If, After>>,
     attempt: fn(F, Limits) -> A,
     /// Made where the `Send + 'static` bounds are known to hold: the stream itself needs
     /// none, so that it is `Send` exactly when its body is.
-    start: Start<B::Output, F, A, R>,
+    start: Start<B::Output, F, A, R, If, After>,
     /// The body, until it has listed the tasks; then their stream.
     tasks: Listing<B, Spawned<R>>,
 }
 
-impl<B: Future, F, A, R: TaskResult> Unpin for SpawnPooled<B, F, A, R> {}
+impl<B: Future, F, A, R: TaskResult, If, After> Unpin for SpawnPooled<B, F, A, R, If, After> {}
 
-impl<B: Future, F, A, R: TaskResult> Stream for SpawnPooled<B, F, A, R> {
+impl<B: Future, F, A, R: TaskResult, If, After> Stream for SpawnPooled<B, F, A, R, If, After> {
     type Item = Outcome<R>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        let (start, pool, attempt) = (this.start, this.pool, this.attempt);
-        let spawned = std::task::ready!(
-            this.tasks
-                .poll_listed(cx, |tasks| start(pool, tasks, attempt))
-        );
+        let (start, attempt, pool) = (this.start, this.attempt, &mut this.pool);
+        let spawned = std::task::ready!(this.tasks.poll_listed(cx, |tasks| {
+            let pool = pool.take().expect("the body lists its tasks once");
+            start(pool, tasks, attempt)
+        }));
         Pin::new(spawned).poll_next(cx)
     }
 }
 
-impl<B: Future, F, A, R: TaskResult> PoolStream for SpawnPooled<B, F, A, R> {
+impl<B: Future, F, A, R: TaskResult, If, After> PoolStream for SpawnPooled<B, F, A, R, If, After> {
     fn stats(&self) -> Stats {
         match &self.tasks {
             // Nothing has started yet.
@@ -240,7 +267,7 @@ impl<B: Future, F, A, R: TaskResult> PoolStream for SpawnPooled<B, F, A, R> {
     }
 }
 
-impl<B: Future, F, A, R: TaskResult> fmt::Debug for SpawnPooled<B, F, A, R> {
+impl<B: Future, F, A, R: TaskResult, If, After> fmt::Debug for SpawnPooled<B, F, A, R, If, After> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.tasks {
             Listing::Body(_) => f.write_str("SpawnPooled(listing)"),

@@ -9,7 +9,10 @@ use std::fmt;
 /// ([`attempts`](Failure::attempts)), and why: the last attempt's error
 /// ([`error`](Failure::error)), a panic ([`is_panic`](Failure::is_panic)), a timeout
 /// ([`is_timeout`](Failure::is_timeout)) or a cancellation
-/// ([`is_cancelled`](Failure::is_cancelled)).
+/// ([`is_cancelled`](Failure::is_cancelled)); and, when it gave up before its attempts were
+/// used up, why it was not retried: [`is_permanent`](Failure::is_permanent) (refused by
+/// [`Pool::retry_if`](crate::Pool::retry_if)) or [`is_throttled`](Failure::is_throttled)
+/// (refused by [`Pool::retry_throttle`](crate::Pool::retry_throttle)).
 ///
 /// It implements [`std::error::Error`] with the last attempt's error as its
 /// [`source`](Error::source), so `?` carries it into `anyhow` or `Box<dyn Error>`.
@@ -36,6 +39,17 @@ pub struct Failure<E> {
     index: usize,
     attempts: u32,
     cause: Cause<E>,
+    /// Why the task was not retried though it had attempts left, if it was not.
+    not_retried: Option<NotRetried>,
+}
+
+/// Why a failed task with attempts left was not retried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NotRetried {
+    /// `retry_if` refused its error.
+    Permanent,
+    /// The retry throttle had too few tokens left.
+    Throttled,
 }
 
 /// Why a task gave up.
@@ -48,10 +62,6 @@ pub(crate) enum Cause<E> {
     /// The last attempt ran past its timeout.
     Timeout,
     /// The task was cancelled.
-    #[allow(
-        dead_code,
-        reason = "made by the long-running scheduler's cancel, still to come"
-    )]
     Cancelled,
 }
 
@@ -77,7 +87,14 @@ impl<E> Failure<E> {
             index,
             attempts,
             cause,
+            not_retried: None,
         }
+    }
+
+    /// The same failure, ended before its attempts were used up, for `why`.
+    pub(crate) fn not_retried(mut self, why: NotRetried) -> Self {
+        self.not_retried = Some(why);
+        self
     }
 
     /// The task's 0-based position in the input (or its id in a scheduler).
@@ -131,6 +148,20 @@ impl<E> Failure<E> {
     pub fn is_cancelled(&self) -> bool {
         matches!(self.cause, Cause::Cancelled)
     }
+
+    /// Whether the task ended at its error, with attempts left, because
+    /// [`Pool::retry_if`](crate::Pool::retry_if) said the error is not worth a retry (a
+    /// 404, say): unlike a task that used up its attempts.
+    pub fn is_permanent(&self) -> bool {
+        self.not_retried == Some(NotRetried::Permanent)
+    }
+
+    /// Whether the task ended with attempts left because the retry throttle
+    /// ([`Pool::retry_throttle`](crate::Pool::retry_throttle)) refused its retry: too many
+    /// attempts were failing.
+    pub fn is_throttled(&self) -> bool {
+        self.not_retried == Some(NotRetried::Throttled)
+    }
 }
 
 fn plural(attempts: u32) -> &'static str {
@@ -140,11 +171,16 @@ fn plural(attempts: u32) -> &'static str {
 impl<E: fmt::Display> fmt::Display for Failure<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (index, attempts, s) = (self.index, self.attempts, plural(self.attempts));
+        let why = match self.not_retried {
+            None => "",
+            Some(NotRetried::Permanent) => ", not retried (`retry_if` refused the error)",
+            Some(NotRetried::Throttled) => ", not retried (retries throttled)",
+        };
         match &self.cause {
             Cause::Error(error) => {
                 write!(
                     f,
-                    "task #{index} failed after {attempts} attempt{s}: {error}"
+                    "task #{index} failed after {attempts} attempt{s}{why}: {error}"
                 )
             }
             Cause::Panic(Some(message)) => {
@@ -152,7 +188,10 @@ impl<E: fmt::Display> fmt::Display for Failure<E> {
             }
             Cause::Panic(None) => write!(f, "task #{index} panicked on attempt {attempts}"),
             Cause::Timeout => {
-                write!(f, "task #{index} timed out after {attempts} attempt{s}")
+                write!(
+                    f,
+                    "task #{index} timed out after {attempts} attempt{s}{why}"
+                )
             }
             Cause::Cancelled => {
                 write!(f, "task #{index} was cancelled after {attempts} attempt{s}")
@@ -173,6 +212,9 @@ impl<E: fmt::Debug> fmt::Debug for Failure<E> {
             Cause::Timeout => debug.field("timeout", &true),
             Cause::Cancelled => debug.field("cancelled", &true),
         };
+        if let Some(why) = self.not_retried {
+            debug.field("not_retried", &why);
+        }
         debug.finish()
     }
 }

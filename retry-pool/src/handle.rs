@@ -159,6 +159,43 @@ impl<F> SchedulerHandle<F> {
         self.shared.close();
     }
 
+    /// Resolves once every task submitted so far has its outcome: nothing is waiting,
+    /// running, or due to run again (in a backoff or a retry). The scheduler stays open:
+    /// tasks submitted after may make it busy again, and `idle` can be awaited again.
+    ///
+    /// The outcomes come from the completion stream, which must be polled meanwhile: in
+    /// place ([`Pool::scheduler`](crate::Pool::scheduler)) nothing runs otherwise, so await
+    /// `idle` beside the loop that takes the outcomes (in another task, or with
+    /// `tokio::join!`), not before it. Spawned, the driver runs the tasks on its own, with
+    /// up to `concurrency` outcomes waiting for the stream. When the stream is dropped,
+    /// nothing is left to finish, and `idle` resolves.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use retry_pool::{Pool, boxed};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (handle, mut done) = Pool::new(2).scheduler();
+    /// for n in 0..5 {
+    ///     handle.try_submit(boxed(move || async move { Ok::<_, ()>(n) }), 0).unwrap();
+    /// }
+    /// let consume = async {
+    ///     while let Some((_id, outcome)) = done.next().await {
+    ///         outcome.unwrap();
+    ///     }
+    /// };
+    /// // The crawl is over when the line is idle, though the scheduler is still open.
+    /// tokio::select! {
+    ///     () = handle.idle() => {}
+    ///     () = consume => unreachable!("the scheduler is open: the stream goes on"),
+    /// }
+    /// assert!(!handle.is_closed());
+    /// # }
+    /// ```
+    pub async fn idle(&self) {
+        self.shared.idle().await;
+    }
+
     /// Whether the scheduler is closed.
     pub fn is_closed(&self) -> bool {
         self.shared.is_closed()

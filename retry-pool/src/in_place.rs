@@ -53,7 +53,7 @@ use crate::task::{Attempt, Limits, Outcome};
 /// name: write `impl PoolStream<Item = ...>` where you must name the stream).
 #[must_use = "streams do nothing unless polled"]
 pub struct Completions<S: Source, A: Attempt> {
-    engine: Engine<S>,
+    engine: Engine<S, A::Result>,
     slots: Slots<A>,
     attempt: fn(A::Task, Limits) -> A,
     limits: Limits,
@@ -81,7 +81,7 @@ where
     A: Attempt,
 {
     pub(crate) fn new(
-        engine: Engine<S>,
+        engine: Engine<S, A::Result>,
         attempt: fn(A::Task, Limits) -> A,
         limits: Limits,
         concurrency: usize,
@@ -139,7 +139,7 @@ where
             // In place, a running attempt is dropped at once.
             let slots = &mut self.slots;
             let stop = |index| slots.cancel(index).map_or(Stop::NotRunning, Stop::Dropped);
-            let cancelled = self.engine.cancel::<A::Result>(cancel, stop);
+            let cancelled = self.engine.cancel(cancel, stop);
             self.outcomes.extend(cancelled);
         }
         // Put back with its capacity, so that the next cancellations need no allocation.

@@ -203,6 +203,7 @@ mod backoff;
 mod engine;
 mod failure;
 mod handle;
+mod hooks;
 mod in_place;
 mod job;
 mod line;
@@ -211,12 +212,14 @@ mod policy;
 mod pool;
 mod pool_stream;
 mod queue;
+mod rate;
 mod scheduled;
 mod slots;
 mod source;
 mod spawned;
 mod stats;
 mod task;
+mod throttle;
 mod trace;
 
 #[doc(hidden)]

@@ -24,6 +24,8 @@ pub(crate) struct Shared<F> {
     consumer: AtomicWaker,
     /// Submitters waiting for room in a bounded line.
     room: Notify,
+    /// Waiters for the moment nothing submitted is unfinished ([`Shared::idle`]).
+    idle: Notify,
     /// The scheduler's counters: the line keeps the count of its tasks there.
     counters: Arc<Counters>,
     max_waiting: Option<usize>,
@@ -38,6 +40,8 @@ struct Line<F> {
     /// failed and waiting to run again.
     started: HashMap<usize, Priority>,
     cancels: Vec<Cancel>,
+    /// Tasks submitted and without an outcome yet: waiting, running, or due to run again.
+    unfinished: usize,
     next_id: usize,
     next_seq: u64,
     closed: bool,
@@ -89,6 +93,7 @@ pub(crate) fn new<F>(
             keys: HashMap::new(),
             started: HashMap::new(),
             cancels: Vec::new(),
+            unfinished: 0,
             next_id: 0,
             next_seq: 0,
             closed: false,
@@ -96,6 +101,7 @@ pub(crate) fn new<F>(
         }),
         consumer: AtomicWaker::new(),
         room: Notify::new(),
+        idle: Notify::new(),
         counters,
         max_waiting,
     });
@@ -140,6 +146,7 @@ impl<F> Shared<F> {
         }
         let id = line.next_id;
         line.next_id += 1;
+        line.unfinished += 1;
         line.insert(id, task, 0, priority);
         self.count(&line);
         drop(line);
@@ -200,6 +207,21 @@ impl<F> Shared<F> {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.lock().closed
+    }
+
+    /// Waits until no task submitted so far is unfinished.
+    pub(crate) async fn idle(&self) {
+        loop {
+            // Registered before the check, so that the last outcome in between is not
+            // missed.
+            let idle = self.idle.notified();
+            let mut idle = std::pin::pin!(idle);
+            idle.as_mut().enable();
+            if self.lock().unfinished == 0 {
+                return;
+            }
+            idle.await;
+        }
     }
 
     /// One more handle.
@@ -297,7 +319,13 @@ impl<F> Source for LineSource<F> {
     }
 
     fn settled(&mut self, index: usize) {
-        self.shared.lock().started.remove(&index);
+        let mut line = self.shared.lock();
+        line.started.remove(&index);
+        line.unfinished -= 1;
+        if line.unfinished == 0 {
+            drop(line);
+            self.shared.idle.notify_waiters();
+        }
     }
 }
 
@@ -312,11 +340,14 @@ impl<F> Drop for LineSource<F> {
             line.keys.clear();
             line.started.clear();
             line.cancels.clear();
+            // Nothing will finish them: nobody waits for them any more.
+            line.unfinished = 0;
             let waiting = std::mem::take(&mut line.waiting);
             self.shared.count(&line);
             waiting
         };
         self.shared.room.notify_waiters();
+        self.shared.idle.notify_waiters();
         // Dropped outside the lock: a task's drop may use a handle.
         drop(waiting);
     }

@@ -3,6 +3,7 @@
 //! builder and the attribute alike.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::backoff::Backoff;
 
@@ -43,12 +44,28 @@ impl Retry {
 pub(crate) const DEFAULT_RETRY_ATTEMPTS: u32 = 3;
 
 /// The policy a pool's tasks are retried by, once its settings were found to agree.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct RetryPolicy {
     pub(crate) order: Retry,
     /// Total attempts per task, the first one included.
     pub(crate) max_attempts: u32,
     pub(crate) backoff: Option<Backoff>,
+    /// At most this many attempt starts in any window of this length.
+    pub(crate) rate: Option<(u32, Duration)>,
+    /// gRPC's retry throttling: its tokens, and the share of a token a success gives back.
+    pub(crate) throttle: Option<(u32, f64)>,
+}
+
+/// A pool's settings, as the builder or the attribute was given them.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Settings {
+    pub(crate) retry: Retry,
+    pub(crate) attempts: Option<u32>,
+    pub(crate) backoff: Option<Backoff>,
+    pub(crate) rate: Option<(u32, Duration)>,
+    pub(crate) throttle: Option<(u32, f64)>,
+    pub(crate) retry_if: bool,
+    pub(crate) retry_after: bool,
 }
 
 /// Settings that do not go together.
@@ -56,8 +73,9 @@ pub(crate) struct RetryPolicy {
 pub(crate) enum Conflict {
     /// More than one attempt, but no retry policy to run the others.
     AttemptsWithoutRetry(u32),
-    /// A backoff, but no retry policy to wait before.
-    BackoffWithoutRetry,
+    /// A setting about retries (`backoff`, `retry_if`, `retry_after`, `retry_throttle`),
+    /// but no retry policy.
+    NeedsRetry(&'static str),
 }
 
 /// The total attempts per task: `attempts` if given, else the default for `retry`.
@@ -71,24 +89,28 @@ pub(crate) fn max_attempts(retry: Retry, attempts: Option<u32>) -> u32 {
 
 impl RetryPolicy {
     /// The policy for these settings, or the first that contradicts another.
-    pub(crate) fn new(
-        retry: Retry,
-        attempts: Option<u32>,
-        backoff: Option<Backoff>,
-    ) -> Result<Self, Conflict> {
-        let max_attempts = max_attempts(retry, attempts);
-        if !retry.retries() {
+    pub(crate) fn new(settings: Settings) -> Result<Self, Conflict> {
+        let max_attempts = max_attempts(settings.retry, settings.attempts);
+        if !settings.retry.retries() {
             if max_attempts > 1 {
                 return Err(Conflict::AttemptsWithoutRetry(max_attempts));
             }
-            if backoff.is_some() {
-                return Err(Conflict::BackoffWithoutRetry);
+            let about_retries = [
+                (settings.backoff.is_some(), "backoff"),
+                (settings.retry_if, "retry_if"),
+                (settings.retry_after, "retry_after"),
+                (settings.throttle.is_some(), "retry_throttle"),
+            ];
+            if let Some(&(_, name)) = about_retries.iter().find(|&&(set, _)| set) {
+                return Err(Conflict::NeedsRetry(name));
             }
         }
         Ok(RetryPolicy {
-            order: retry,
+            order: settings.retry,
             max_attempts,
-            backoff,
+            backoff: settings.backoff,
+            rate: settings.rate,
+            throttle: settings.throttle,
         })
     }
 }
@@ -100,9 +122,18 @@ impl fmt::Display for Conflict {
                 f,
                 "`attempts({attempts})` needs a retry policy, but the pool has none (`Retry::None`, the default, runs each task once); add `.retry(Retry::Lifo)` or `.retry(Retry::Fifo)`"
             ),
-            Conflict::BackoffWithoutRetry => f.write_str(
-                "`backoff` is the delay before a failed task runs again, but the pool has no retry policy (`Retry::None`, the default, runs each task once); add `.retry(Retry::Lifo)` or `.retry(Retry::Fifo)`",
-            ),
+            Conflict::NeedsRetry(setting) => {
+                let what = match *setting {
+                    "backoff" => "the delay before a failed task runs again",
+                    "retry_if" => "which errors are retried",
+                    "retry_after" => "how long an error says to wait before the retry",
+                    _ => "how retries are throttled",
+                };
+                write!(
+                    f,
+                    "`{setting}` is {what}, but the pool has no retry policy (`Retry::None`, the default, runs each task once); add `.retry(Retry::Lifo)` or `.retry(Retry::Fifo)`"
+                )
+            }
         }
     }
 }

@@ -9,9 +9,10 @@ use std::time::Duration;
 use crate::backoff::Backoff;
 use crate::engine::Engine;
 use crate::handle::SchedulerHandle;
+use crate::hooks::{EveryError, Hooks, NoHint, RetryAfter, RetryAfterFn, RetryIf, RetryIfFn};
 use crate::in_place::Completions;
 use crate::line::LineSource;
-use crate::policy::{self, Retry, RetryPolicy};
+use crate::policy::{self, Retry, RetryPolicy, Settings};
 use crate::scheduled::Scheduled;
 use crate::source::{IterSource, Source, StreamSource};
 use crate::spawned::Spawned;
@@ -75,14 +76,17 @@ use crate::task::{self, Attempt, Limits, TaskResult};
 /// let tasks = [async || Ok::<_, ()>(())];
 /// let _ = Pool::new(4).attempts(3).run(tasks);
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Pool {
-    pub(crate) concurrency: usize,
-    pub(crate) retry: Retry,
-    pub(crate) attempts: Option<u32>,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) backoff: Option<Backoff>,
-    pub(crate) max_waiting: Option<usize>,
+///
+/// `If` and `After` are the [`retry_if`](Pool::retry_if) and
+/// [`retry_after`](Pool::retry_after) settings, typed as they were given.
+#[derive(Clone, Copy)]
+pub struct Pool<If = EveryError, After = NoHint> {
+    concurrency: usize,
+    settings: Settings,
+    timeout: Option<Duration>,
+    max_waiting: Option<usize>,
+    retry_if: If,
+    retry_after: After,
 }
 
 impl Pool {
@@ -99,14 +103,16 @@ impl Pool {
         );
         Pool {
             concurrency,
-            retry: Retry::None,
-            attempts: None,
+            settings: Settings::default(),
             timeout: None,
-            backoff: None,
             max_waiting: None,
+            retry_if: EveryError,
+            retry_after: NoHint,
         }
     }
+}
 
+impl<If, After> Pool<If, After> {
     /// Sets where failed tasks go: see [`Retry`]. Retrying tasks get 3 attempts unless
     /// [`attempts`](Pool::attempts) says otherwise.
     ///
@@ -114,7 +120,7 @@ impl Pool {
     /// [`backoff`](Pool::backoff)) are refused without one: see "Settings that go
     /// together" on [`Pool`].
     pub fn retry(mut self, retry: Retry) -> Self {
-        self.retry = retry;
+        self.settings.retry = retry;
         self
     }
 
@@ -130,7 +136,7 @@ impl Pool {
             attempts > 0,
             "retry-pool: attempts must be at least 1 (the first attempt counts), got 0"
         );
-        self.attempts = Some(attempts);
+        self.settings.attempts = Some(attempts);
         self
     }
 
@@ -194,7 +200,181 @@ impl Pool {
     /// # }
     /// ```
     pub fn backoff(mut self, backoff: Backoff) -> Self {
-        self.backoff = Some(backoff);
+        self.settings.backoff = Some(backoff);
+        self
+    }
+
+    /// Retries only the errors for which `pred` returns `true`: an error for which it
+    /// returns `false` (a 404, a refused login) ends its task at once, with that error and
+    /// the attempts made so far, and [`Failure::is_permanent`](crate::Failure::is_permanent)
+    /// tells it apart from a task that used up its attempts. Timeouts are always retried,
+    /// panics never. Needs a [`retry`](Pool::retry) policy.
+    ///
+    /// `pred` takes the tasks' error type: write it as a function, or annotate the
+    /// closure's argument (`|error: &io::Error| ...`).
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use retry_pool::{Pool, Retry};
+    ///
+    /// #[derive(Debug)]
+    /// enum Fetch { NotFound, Unavailable }
+    ///
+    /// fn transient(error: &Fetch) -> bool {
+    ///     matches!(error, Fetch::Unavailable)
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let tasks = [Fetch::NotFound, Fetch::Unavailable].map(|error| {
+    ///     let error = std::sync::Arc::new(error);
+    ///     async move || Err::<(), _>(match *error { Fetch::NotFound => Fetch::NotFound, _ => Fetch::Unavailable })
+    /// });
+    /// let pool = Pool::new(2).retry(Retry::Lifo).attempts(3).retry_if(transient);
+    /// let failures: Vec<_> = pool.run(tasks).map(Result::unwrap_err).collect().await;
+    /// let missing = failures.iter().find(|f| f.index() == 0).unwrap();
+    /// assert!(missing.is_permanent() && missing.attempts() == 1);
+    /// let busy = failures.iter().find(|f| f.index() == 1).unwrap();
+    /// assert!(!busy.is_permanent() && busy.attempts() == 3);
+    /// # }
+    /// ```
+    pub fn retry_if<E, P>(self, pred: P) -> Pool<RetryIfFn<E, P>, After>
+    where
+        P: Fn(&E) -> bool + Send + Sync + 'static,
+    {
+        Pool {
+            concurrency: self.concurrency,
+            settings: Settings {
+                retry_if: true,
+                ..self.settings
+            },
+            timeout: self.timeout,
+            max_waiting: self.max_waiting,
+            retry_if: RetryIfFn::new(pred),
+            retry_after: self.retry_after,
+        }
+    }
+
+    /// Lets an error say how long to wait before the retry, as a server's `Retry-After`
+    /// does: when `hint` returns `Some(delay)`, the failed task waits `delay` (holding no
+    /// slot) instead of the [`backoff`](Pool::backoff); on `None`, the backoff as usual.
+    /// Needs a [`retry`](Pool::retry) policy.
+    ///
+    /// `hint` takes the tasks' error type: write it as a function, or annotate the
+    /// closure's argument.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use retry_pool::{Pool, Retry};
+    /// use std::time::Duration;
+    ///
+    /// struct TooManyRequests { retry_after: Duration }
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let mut calls = 0;
+    /// let rate_limited = async move || {
+    ///     calls += 1;
+    ///     if calls == 1 { Err(TooManyRequests { retry_after: Duration::from_secs(3) }) } else { Ok(calls) }
+    /// };
+    /// let start = tokio::time::Instant::now();
+    /// let mut done = Pool::new(1)
+    ///     .retry(Retry::Lifo)
+    ///     .retry_after(|error: &TooManyRequests| Some(error.retry_after))
+    ///     .run([rate_limited]);
+    /// assert_eq!(done.next().await.unwrap().ok(), Some(2));
+    /// assert_eq!(start.elapsed(), Duration::from_secs(3));
+    /// # }
+    /// ```
+    pub fn retry_after<E, H>(self, hint: H) -> Pool<If, RetryAfterFn<E, H>>
+    where
+        H: Fn(&E) -> Option<Duration> + Send + Sync + 'static,
+    {
+        Pool {
+            concurrency: self.concurrency,
+            settings: Settings {
+                retry_after: true,
+                ..self.settings
+            },
+            timeout: self.timeout,
+            max_waiting: self.max_waiting,
+            retry_if: self.retry_if,
+            retry_after: RetryAfterFn::new(hint),
+        }
+    }
+
+    /// Starts at most `n` attempts (first attempts and retries alike) in any window of
+    /// length `per`, and no fewer than that allows. A task waiting for its turn is not in
+    /// flight: it holds no slot. Needs a tokio runtime with its clock enabled.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use retry_pool::Pool;
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let start = tokio::time::Instant::now();
+    /// let tasks = (0..5).map(|n| async move || Ok::<_, ()>(n));
+    /// let done: Vec<_> = Pool::new(8).rate_limit(2, Duration::from_secs(1)).run(tasks).collect().await;
+    /// assert_eq!(done.len(), 5);
+    /// // Two at 0s, two at 1s, the fifth at 2s.
+    /// assert_eq!(start.elapsed(), Duration::from_secs(2));
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When `n` is 0 (nothing could ever start) or `per` is zero (no limit at all: leave
+    /// the rate limit out instead).
+    #[track_caller]
+    pub fn rate_limit(mut self, n: u32, per: Duration) -> Self {
+        assert!(
+            n > 0,
+            "retry-pool: rate_limit(0, ..) would never start a task; allow at least 1 start per window"
+        );
+        assert!(
+            !per.is_zero(),
+            "retry-pool: rate_limit(.., 0s) has an empty window, which limits nothing; give it a length, or leave the rate limit out"
+        );
+        self.settings.rate = Some((n, per));
+        self
+    }
+
+    /// Throttles retries as gRPC does, so that a dependency failing for everyone is not
+    /// hit by a storm of retries on top: a bucket of `max_tokens` tokens; each failed
+    /// attempt that would be retried takes one (not below zero), each successful attempt
+    /// gives back `token_ratio` (up to `max_tokens`), and a failed task is retried only
+    /// while more than `max_tokens / 2` tokens are left after its failure. Otherwise it
+    /// gives up at once ([`Failure::is_throttled`](crate::Failure::is_throttled), counted
+    /// in [`Stats::throttled`](crate::Stats::throttled)). Needs a [`retry`](Pool::retry)
+    /// policy.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use retry_pool::{Pool, PoolStream, Retry};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // Everything fails: with 10 tokens, the first 4 failures are retried (9, 8, 7, 6
+    /// // tokens left), and from the fifth (5 left, not above 10 / 2) no more.
+    /// let tasks = (0..20).map(|_| async || Err::<(), _>("down"));
+    /// let mut done = Pool::new(1).retry(Retry::Lifo).attempts(2).retry_throttle(10, 0.1).run(tasks);
+    /// while done.next().await.is_some() {}
+    /// assert_eq!(done.stats().throttled, 20 - 2);
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When `max_tokens` is 0, or `token_ratio` is not a positive, finite number.
+    #[track_caller]
+    pub fn retry_throttle(mut self, max_tokens: u32, token_ratio: f64) -> Self {
+        assert!(
+            max_tokens > 0,
+            "retry-pool: retry_throttle(0, ..) has no tokens, so it would refuse every retry; give it at least 1 (gRPC's default is 10)"
+        );
+        assert!(
+            token_ratio.is_finite() && token_ratio > 0.0,
+            "retry-pool: retry_throttle(.., {token_ratio}) needs a positive token ratio, the share of a token a success gives back (such as 0.1)"
+        );
+        self.settings.throttle = Some((max_tokens, token_ratio));
         self
     }
 
@@ -205,7 +385,7 @@ impl Pool {
 
     /// Total attempts per task, the first one included: as set, or 3 when retrying, or 1.
     pub fn max_attempts(&self) -> u32 {
-        policy::max_attempts(self.retry, self.attempts)
+        policy::max_attempts(self.settings.retry, self.settings.attempts)
     }
 
     /// The retry policy, once the settings are found to agree.
@@ -215,7 +395,7 @@ impl Pool {
     /// When they do not: see "Settings that go together" on [`Pool`].
     #[track_caller]
     pub(crate) fn policy(&self) -> RetryPolicy {
-        match RetryPolicy::new(self.retry, self.attempts, self.backoff) {
+        match RetryPolicy::new(self.settings) {
             Ok(policy) => policy,
             Err(conflict) => panic!("retry-pool: {conflict}"),
         }
@@ -226,9 +406,9 @@ impl Pool {
     #[track_caller]
     fn refuse_retry(&self, entry: &str, instead: &str) {
         assert!(
-            !self.retry.retries(),
+            !self.settings.retry.retries(),
             "retry-pool: `{entry}` runs plain futures, which cannot be started again, but this pool retries ({:?}); pass closures (`async move || ...`) to `{instead}` instead",
-            self.retry
+            self.settings.retry
         );
     }
 
@@ -240,8 +420,16 @@ impl Pool {
 
     /// What both flavours run on: the tasks of `source`, retried by this pool's policy.
     #[track_caller]
-    fn engine<S: Source>(&self, source: S, counters: Arc<Counters>) -> Engine<S> {
-        Engine::new(self.policy(), source, counters)
+    fn engine<S, R>(self, source: S, counters: Arc<Counters>) -> Engine<S, R>
+    where
+        S: Source,
+        R: TaskResult,
+        If: RetryIf<R::Err>,
+        After: RetryAfter<R::Err>,
+    {
+        let policy = self.policy();
+        let hooks = Hooks::new(self.retry_if, self.retry_after);
+        Engine::new(policy, hooks, source, counters)
     }
 
     /// The in-place stream of `source`'s tasks, each attempt run by `attempt`.
@@ -254,9 +442,12 @@ impl Pool {
     where
         S: Source<Task = A::Task>,
         A: Attempt,
+        If: RetryIf<<A::Result as TaskResult>::Err>,
+        After: RetryAfter<<A::Result as TaskResult>::Err>,
     {
+        let (limits, concurrency) = (self.limits(), self.concurrency);
         let engine = self.engine(source, Arc::default());
-        Completions::new(engine, attempt, self.limits(), self.concurrency)
+        Completions::new(engine, attempt, limits, concurrency)
     }
 
     /// The spawned stream of `source`'s tasks, each attempt a tokio task run by `attempt`.
@@ -273,9 +464,12 @@ impl Pool {
         A::Result: Send + 'static,
         <A::Result as TaskResult>::Ok: Send + 'static,
         <A::Result as TaskResult>::Err: Send + 'static,
+        If: RetryIf<<A::Result as TaskResult>::Err>,
+        After: RetryAfter<<A::Result as TaskResult>::Err>,
     {
+        let (limits, concurrency) = (self.limits(), self.concurrency);
         let engine = self.engine(source, Arc::default());
-        Spawned::new(engine, attempt, self.limits(), self.concurrency)
+        Spawned::new(engine, attempt, limits, concurrency)
     }
 
     /// Runs `tasks` in this pool, in place: attempts are polled inside the returned
@@ -321,6 +515,8 @@ impl Pool {
         I: IntoIterator<Item = F>,
         F: AsyncFnMut() -> R,
         R: TaskResult,
+        If: RetryIf<R::Err>,
+        After: RetryAfter<R::Err>,
     {
         self.run_with(IterSource::new(tasks), task::attempt_closure::<F, R>)
     }
@@ -354,6 +550,8 @@ impl Pool {
         S: futures_core::Stream<Item = F>,
         F: AsyncFnMut() -> R,
         R: TaskResult,
+        If: RetryIf<R::Err>,
+        After: RetryAfter<R::Err>,
     {
         self.run_with(StreamSource::new(tasks), task::attempt_closure::<F, R>)
     }
@@ -395,6 +593,8 @@ impl Pool {
         I: IntoIterator,
         I::Item: IntoFuture<Output = R>,
         R: TaskResult,
+        If: RetryIf<R::Err>,
+        After: RetryAfter<R::Err>,
     {
         self.refuse_retry("run_futures", "run");
         self.run_with(IterSource::new(futures), task::attempt_future)
@@ -432,6 +632,8 @@ impl Pool {
         R: TaskResult + Send + 'static,
         R::Ok: Send + 'static,
         R::Err: Send + 'static,
+        If: RetryIf<R::Err>,
+        After: RetryAfter<R::Err>,
     {
         self.spawn_with(IterSource::new(tasks), task::attempt_fn_mut::<F, Fut>)
     }
@@ -466,6 +668,8 @@ impl Pool {
         R: TaskResult + Send + 'static,
         R::Ok: Send + 'static,
         R::Err: Send + 'static,
+        If: RetryIf<R::Err>,
+        After: RetryAfter<R::Err>,
     {
         self.refuse_retry("spawn_futures", "spawn");
         self.spawn_with(IterSource::new(futures), task::attempt_future)
@@ -545,12 +749,15 @@ impl Pool {
         F: FnMut() -> Fut,
         Fut: Future<Output = R>,
         R: TaskResult,
+        If: RetryIf<R::Err>,
+        After: RetryAfter<R::Err>,
     {
+        let (limits, concurrency) = (self.limits(), self.concurrency);
         let counters = Arc::new(Counters::default());
         let (handle, source) = SchedulerHandle::new(self.max_waiting, Arc::clone(&counters));
         let engine = self.engine(source, counters);
         let attempt = task::attempt_fn_mut::<F, Fut>;
-        let completions = Completions::new(engine, attempt, self.limits(), self.concurrency);
+        let completions = Completions::new(engine, attempt, limits, concurrency);
         (handle, Scheduled::new(completions))
     }
 
@@ -596,24 +803,32 @@ impl Pool {
         R: TaskResult + Send + 'static,
         R::Ok: Send + 'static,
         R::Err: Send + 'static,
+        If: RetryIf<R::Err>,
+        After: RetryAfter<R::Err>,
     {
+        let (limits, concurrency) = (self.limits(), self.concurrency);
         let counters = Arc::new(Counters::default());
         let (handle, source) = SchedulerHandle::new(self.max_waiting, Arc::clone(&counters));
         let engine = self.engine(source, counters);
         let attempt = task::attempt_fn_mut::<F, Fut>;
-        let spawned = Spawned::new(engine, attempt, self.limits(), self.concurrency);
+        let spawned = Spawned::new(engine, attempt, limits, concurrency);
         (handle, Scheduled::new(spawned))
     }
 }
 
-impl fmt::Debug for Pool {
+impl<If, After> fmt::Debug for Pool<If, After> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let settings = &self.settings;
         f.debug_struct("Pool")
             .field("concurrency", &self.concurrency)
-            .field("retry", &self.retry)
+            .field("retry", &settings.retry)
             .field("attempts", &self.max_attempts())
             .field("timeout", &self.timeout)
-            .field("backoff", &self.backoff)
+            .field("backoff", &settings.backoff)
+            .field("retry_if", &settings.retry_if)
+            .field("retry_after", &settings.retry_after)
+            .field("rate_limit", &settings.rate)
+            .field("retry_throttle", &settings.throttle)
             .field("max_waiting", &self.max_waiting)
             .finish()
     }

@@ -1,7 +1,7 @@
 //! The line of tasks waiting for a slot, in the order the retry policy gives them: under
-//! LIFO, retries before the input; under FIFO, the input before retries (unless a retry
-//! waited out a backoff, which was its turn in the line). Failed tasks in their backoff wait
-//! here too, holding no slot.
+//! LIFO, retries before the input; under FIFO, the input before retries, unless a retry
+//! waited out a delay (a backoff, or one its error asked for), which was its turn in the
+//! line. Failed tasks in their delay wait here too, holding no slot.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -21,38 +21,50 @@ pub(crate) struct TaskQueue<S: Source> {
     next_index: usize,
     /// Failed tasks eligible to run again.
     retries: VecDeque<Job<S::Task>>,
-    /// Failed tasks waiting out their backoff.
+    /// FIFO retries whose delay is over: they run before the input.
+    due: VecDeque<Job<S::Task>>,
+    /// Failed tasks waiting out a delay.
     delayed: Delayed<Job<S::Task>>,
     order: Retry,
-    /// Whether retries wait out a backoff first.
-    backs_off: bool,
     /// Counts the retries waiting here.
     counters: Arc<Counters>,
 }
 
 impl<S: Source> TaskQueue<S> {
-    pub(crate) fn new(source: S, order: Retry, backs_off: bool, counters: Arc<Counters>) -> Self {
+    pub(crate) fn new(source: S, order: Retry, counters: Arc<Counters>) -> Self {
         TaskQueue {
             source,
             source_ended: false,
             next_index: 0,
             retries: VecDeque::new(),
+            due: VecDeque::new(),
             delayed: Delayed::new(),
             order,
-            backs_off,
             counters,
         }
     }
 
     /// The next task to start. `Ready(None)` says nothing is waiting, not even in a
-    /// backoff, and the source has ended: only running attempts may still queue retries.
-    /// `Pending` means the source or a backoff timer will wake `cx`.
+    /// delay, and the source has ended: only running attempts may still queue retries.
+    /// `Pending` means the source or a delay's timer will wake `cx`.
     #[inline]
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Job<S::Task>>> {
         while let Poll::Ready(job) = self.delayed.poll_due(cx) {
-            self.queue_retry(job);
+            match self.order {
+                Retry::Lifo => self.retries.push_front(job),
+                // A scheduler's line takes it back at its priority; else it runs next.
+                Retry::Fifo | Retry::None => {
+                    if let Some(job) = self.requeue(job) {
+                        self.due.push_back(job);
+                    }
+                }
+            }
         }
-        if self.order == Retry::Lifo || self.backs_off {
+        if let Some(job) = self.due.pop_front() {
+            self.counters.retry_left();
+            return Poll::Ready(Some(job));
+        }
+        if self.order == Retry::Lifo {
             if let Some(job) = self.pop_retry() {
                 return Poll::Ready(Some(job));
             }
@@ -73,7 +85,10 @@ impl<S: Source> TaskQueue<S> {
 
     /// Whether nothing is waiting and nothing more will come from the source.
     pub(crate) fn is_exhausted(&self) -> bool {
-        self.source_ended && self.retries.is_empty() && self.delayed.len() == 0
+        self.source_ended
+            && self.retries.is_empty()
+            && self.due.is_empty()
+            && self.delayed.len() == 0
     }
 
     /// Puts a failed task back in line, after `delay` if there is one.
@@ -94,25 +109,37 @@ impl<S: Source> TaskQueue<S> {
     fn queue_retry(&mut self, job: Job<S::Task>) {
         match self.order {
             Retry::Lifo => self.retries.push_front(job),
-            // A scheduler's line takes FIFO retries back; a batch source keeps none, and
-            // they wait here for the end of the input.
-            Retry::Fifo | Retry::None => match self.source_ended {
-                true => self.retries.push_back(job),
-                false => match self.source.requeue(job) {
-                    Some(job) => self.retries.push_back(job),
-                    // Waiting in the source's line now, and counted there.
-                    None => self.counters.retry_left(),
-                },
-            },
+            // A batch source keeps no retries: they wait here for the end of the input.
+            Retry::Fifo | Retry::None => {
+                if let Some(job) = self.requeue(job) {
+                    self.retries.push_back(job);
+                }
+            }
         }
+    }
+
+    /// Offers a FIFO retry to the source: a scheduler's line takes it back behind the
+    /// tasks of its priority (and counts it there); a batch source hands it back.
+    fn requeue(&mut self, job: Job<S::Task>) -> Option<Job<S::Task>> {
+        if self.source_ended {
+            return Some(job);
+        }
+        let back = self.source.requeue(job);
+        if back.is_none() {
+            self.counters.retry_left();
+        }
+        back
     }
 
     /// Takes a failed task out of the line if it is waiting there to run again.
     pub(crate) fn remove_retry(&mut self, index: usize) -> Option<Job<S::Task>> {
-        let job = match self.retries.iter().position(|job| job.index == index) {
-            Some(at) => self.retries.remove(at),
-            None => self.delayed.remove(|job| job.index == index),
-        }?;
+        let listed = |retries: &mut VecDeque<Job<S::Task>>| {
+            let at = retries.iter().position(|job| job.index == index)?;
+            retries.remove(at)
+        };
+        let job = listed(&mut self.retries)
+            .or_else(|| listed(&mut self.due))
+            .or_else(|| self.delayed.remove(|job| job.index == index))?;
         self.counters.retry_left();
         Some(job)
     }
@@ -129,6 +156,7 @@ impl<S: Source> fmt::Debug for TaskQueue<S> {
             .field("pulled", &self.next_index)
             .field("source_ended", &self.source_ended)
             .field("retries", &self.retries.len())
+            .field("due", &self.due.len())
             .field("delayed", &self.delayed)
             .field("order", &self.order)
             .finish()

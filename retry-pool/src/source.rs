@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -154,35 +155,70 @@ impl<B: Future, T> Listing<B, T> {
     }
 }
 
-/// Tasks from the body of a `#[pooled]` function: listed first, then pulled.
-pub struct BodySource<B, I> {
-    tasks: Listing<B, I>,
+/// What the body of a `#[pooled]` function may evaluate to: an iterator of tasks
+/// (`M` = [`ViaIter`]) or a [`Stream`] of them (`M` = [`ViaStream`]), told apart by the
+/// marker, which is inferred. (`pub` only for the expansion's bounds; not exported.)
+pub trait IntoSource<M> {
+    /// The source it becomes.
+    type Source: Source;
+
+    /// The source of its tasks.
+    fn into_source(self) -> Self::Source;
 }
 
-impl<B, I> BodySource<B, I>
-where
-    B: Future,
-    B::Output: IntoIterator<IntoIter = I>,
-{
+/// Marks a body that evaluates to an iterator of tasks.
+#[derive(Debug)]
+pub enum ViaIter {}
+
+/// Marks a body that evaluates to a stream of tasks.
+#[derive(Debug)]
+pub enum ViaStream {}
+
+impl<I: IntoIterator> IntoSource<ViaIter> for I {
+    type Source = IterSource<I::IntoIter>;
+
+    fn into_source(self) -> Self::Source {
+        IterSource::new(self)
+    }
+}
+
+impl<S: Stream> IntoSource<ViaStream> for S {
+    type Source = StreamSource<S>;
+
+    fn into_source(self) -> Self::Source {
+        StreamSource::new(self)
+    }
+}
+
+/// Tasks from the body of a `#[pooled]` function: listed first, then pulled from the
+/// source `X` the body's value becomes.
+pub struct BodySource<B, X, M> {
+    tasks: Listing<B, X>,
+    /// Which kind of value the body evaluates to.
+    kind: PhantomData<fn() -> M>,
+}
+
+impl<B: Future, X, M> BodySource<B, X, M> {
     /// Lists the tasks with `body` when first polled.
     pub(crate) fn new(body: B) -> Self {
         BodySource {
             tasks: Listing::new(body),
+            kind: PhantomData,
         }
     }
 }
 
-impl<B, I> Source for BodySource<B, I>
+impl<B, X, M> Source for BodySource<B, X, M>
 where
     B: Future,
-    B::Output: IntoIterator<IntoIter = I>,
-    I: Iterator,
+    B::Output: IntoSource<M, Source = X>,
+    X: Source,
 {
-    type Task = I::Item;
+    type Task = X::Task;
 
-    fn poll_task(&mut self, cx: &mut Context<'_>) -> Poll<Option<I::Item>> {
-        let tasks = std::task::ready!(self.tasks.poll_listed(cx, IntoIterator::into_iter));
-        Poll::Ready(tasks.next())
+    fn poll_task(&mut self, cx: &mut Context<'_>) -> Poll<Option<X::Task>> {
+        let tasks = std::task::ready!(self.tasks.poll_listed(cx, IntoSource::into_source));
+        tasks.poll_task(cx)
     }
 }
 
@@ -198,7 +234,7 @@ impl<S> fmt::Debug for StreamSource<S> {
     }
 }
 
-impl<B, I> fmt::Debug for BodySource<B, I> {
+impl<B, X, M> fmt::Debug for BodySource<B, X, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match self.tasks {
             Listing::Body(_) => "listing",

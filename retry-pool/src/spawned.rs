@@ -79,7 +79,7 @@ where
     R::Err: Send + 'static,
 {
     pub(crate) fn new<S, A>(
-        engine: Engine<S>,
+        engine: Engine<S, R>,
         attempt: fn(A::Task, Limits) -> A,
         limits: Limits,
         concurrency: usize,
@@ -188,7 +188,7 @@ impl<R: TaskResult> fmt::Debug for Spawned<R> {
 }
 
 struct Driver<S: Source, A: Attempt> {
-    engine: Engine<S>,
+    engine: Engine<S, A::Result>,
     attempt: fn(A::Task, Limits) -> A,
     limits: Limits,
     concurrency: usize,
@@ -307,7 +307,7 @@ where
             // Aborted by a cancellation through a scheduler's handle.
             Err(error) => {
                 let meta = self.forget(error.id()).meta;
-                return Some(self.engine.aborted::<A::Result>(meta));
+                return Some(self.engine.aborted(meta));
             }
         };
         // An attempt that had ended before its abort could land: the cancel still holds.
@@ -328,7 +328,7 @@ where
     /// `JoinSet` hands it back.
     fn cancel(&mut self, cancel: Cancel) -> Option<(usize, Outcome<A::Result>)> {
         let running_attempts = &mut self.running_attempts;
-        self.engine.cancel::<A::Result>(cancel, |index| {
+        self.engine.cancel(cancel, |index| {
             // Linear in the attempts running: cancellations are rare.
             let running = running_attempts
                 .values_mut()

@@ -52,6 +52,9 @@ pub struct Stats {
     pub retried: u64,
     /// Tasks cancelled through a scheduler's handle.
     pub cancelled: u64,
+    /// Retries the retry throttle refused ([`Pool::retry_throttle`](crate::Pool::retry_throttle)):
+    /// tasks that gave up with attempts left, counted in `failed` too.
+    pub throttled: u64,
 }
 
 /// The counters behind [`Stats`], shared by the parts of one pool.
@@ -70,6 +73,7 @@ pub(crate) struct Counters {
     failed: AtomicU64,
     retried: AtomicU64,
     cancelled: AtomicU64,
+    throttled: AtomicU64,
 }
 
 fn add(counter: &AtomicU64) {
@@ -114,6 +118,10 @@ impl Counters {
         add(&self.cancelled);
     }
 
+    pub(crate) fn throttled(&self) {
+        add(&self.throttled);
+    }
+
     /// Says how many tasks a scheduler's line holds now.
     pub(crate) fn set_queued(&self, queued: usize) {
         self.queued.store(queued, Relaxed);
@@ -127,6 +135,7 @@ impl Counters {
             failed: self.failed.load(Relaxed),
             retried: self.retried.load(Relaxed),
             cancelled: self.cancelled.load(Relaxed),
+            throttled: self.throttled.load(Relaxed),
         }
     }
 }

@@ -1,0 +1,79 @@
+//! The rate limit: never more than `n` attempt starts in any window of length `per`, and
+//! no slower than that.
+//!
+//! It keeps the times of the last `n` starts: a start may happen once the oldest of them
+//! is `per` behind, so any window of length `per` holds at most `n` starts, and a start is
+//! held back only as long as that requires.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::time::{Instant, Sleep};
+
+pub(crate) struct RateLimit {
+    max: usize,
+    per: Duration,
+    /// The last `max` starts, oldest first.
+    starts: VecDeque<Instant>,
+    /// Wakes the pool when the next start may happen; made once, reset after.
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl RateLimit {
+    /// At most `max` starts (at least 1) in any window of length `per`.
+    pub(crate) fn new(max: u32, per: Duration) -> Self {
+        let max = usize::try_from(max).unwrap_or(usize::MAX).max(1);
+        RateLimit {
+            max,
+            per,
+            starts: VecDeque::new(),
+            timer: None,
+        }
+    }
+
+    /// Whether an attempt may start now; if not, `cx` is woken when one may.
+    pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.starts.len() < self.max {
+            return Poll::Ready(());
+        }
+        let oldest = self.starts[0];
+        // Past the far future, no start may happen again: wait for ever.
+        let Some(next) = oldest.checked_add(self.per) else {
+            return Poll::Pending;
+        };
+        if Instant::now() >= next {
+            return Poll::Ready(());
+        }
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(next)));
+        if timer.deadline() != next {
+            timer.as_mut().reset(next);
+        }
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(()),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Counts an attempt that starts now.
+    pub(crate) fn started(&mut self) {
+        if self.starts.len() == self.max {
+            self.starts.pop_front();
+        }
+        self.starts.push_back(Instant::now());
+    }
+}
+
+impl fmt::Debug for RateLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimit")
+            .field("max", &self.max)
+            .field("per", &self.per)
+            .finish()
+    }
+}
