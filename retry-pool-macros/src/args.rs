@@ -24,6 +24,10 @@ pub(crate) const KEYS: &[(&str, &str)] = &[
     ("backoff", "backoff = \"50ms\""),
     ("timeout", "timeout = \"2s\""),
     ("spawn", "spawn = true"),
+    ("retry_if", "retry_if = is_transient"),
+    ("retry_after", "retry_after = retry_after_header"),
+    ("rate", "rate = \"100/s\""),
+    ("retry_throttle", "retry_throttle = (10, 0.1)"),
     ("crate", "crate = \"my_reexport\""),
 ];
 
@@ -45,6 +49,14 @@ pub(crate) struct Args {
     /// Per attempt; never 0.
     pub(crate) timeout: Option<Spanned<Nanos>>,
     pub(crate) spawn: Option<Spanned<bool>>,
+    /// `retry_if = path`, with where its key was written.
+    pub(crate) retry_if: Option<Keyed<Path>>,
+    /// `retry_after = path`, with where its key was written.
+    pub(crate) retry_after: Option<Keyed<Path>>,
+    /// At most this many starts in any window of this length.
+    pub(crate) rate: Option<(u32, Nanos)>,
+    /// gRPC's retry throttling: tokens and the token ratio, with where its key was written.
+    pub(crate) retry_throttle: Option<Keyed<(u32, f64)>>,
     pub(crate) krate: Option<Path>,
     /// Keys that were written, even with a bad value or misspelt (as the key suggested):
     /// checks across keys must not report a key as missing when its mistake is reported.
@@ -103,6 +115,13 @@ impl Retry {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Backoff {
     pub(crate) value: duration::Backoff,
+    pub(crate) key: Span,
+}
+
+/// A value and where its key was written (its checks across keys point there).
+#[derive(Clone, Debug)]
+pub(crate) struct Keyed<T> {
+    pub(crate) value: T,
     pub(crate) key: Span,
 }
 
@@ -177,6 +196,18 @@ fn parse_key(args: &mut Args, errors: &mut Errors, meta: ParseNestedMeta<'_>) ->
         }),
         "timeout" => timeout(&value).map(|value| args.timeout = Some(value)),
         "spawn" => spawn(&value).map(|value| args.spawn = Some(value)),
+        "retry_if" => function(&value, "retry_if", "fn(&E) -> bool", "is_transient")
+            .map(|value| args.retry_if = Some(Keyed { value, key: span })),
+        "retry_after" => function(
+            &value,
+            "retry_after",
+            "fn(&E) -> Option<Duration>",
+            "retry_after_header",
+        )
+        .map(|value| args.retry_after = Some(Keyed { value, key: span })),
+        "rate" => rate(&value).map(|value| args.rate = Some(value)),
+        "retry_throttle" => retry_throttle(&value)
+            .map(|value| args.retry_throttle = Some(Keyed { value, key: span })),
         _ => krate(&value).map(|value| args.krate = Some(value)),
     };
     if let Err(error) = parsed {
@@ -419,6 +450,91 @@ fn spawn(value: &Expr) -> syn::Result<Spanned<bool>> {
     }
 }
 
+/// `retry_if = is_transient`: the path of a function, which the compiler checks is of the
+/// right type where the expansion passes it to the builder.
+fn function(value: &Expr, key: &str, signature: &str, example: &str) -> syn::Result<Path> {
+    let message = || {
+        format!(
+            "`{key}` takes the path of a function `{signature}` (`E` the tasks' error type), such as `{key} = {example}`"
+        )
+    };
+    match value {
+        Expr::Path(path) if path.qself.is_none() => Ok(path.path.clone()),
+        Expr::Group(group) => function(&group.expr, key, signature, example),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(string),
+            ..
+        }) => Err(syn::Error::new(
+            string.span(),
+            format!(
+                "{}, not a string: write `{key} = {}`",
+                message(),
+                string.value()
+            ),
+        )),
+        _ => Err(syn::Error::new_spanned(value, message())),
+    }
+}
+
+/// `rate = "100/s"`: at most 100 attempt starts in any second.
+fn rate(value: &Expr) -> syn::Result<(u32, Nanos)> {
+    const EXPECTED: &str = "`rate` takes a string such as `rate = \"100/s\"` (at most 100 attempt starts in any second)";
+    match literal(value) {
+        Some(Lit::Str(string)) => duration::parse_rate(&string.value())
+            .map_err(|problem| syn::Error::new(string.span(), problem.message(&string.value()))),
+        Some(other) => Err(syn::Error::new(other.span(), EXPECTED)),
+        None => Err(syn::Error::new_spanned(value, EXPECTED)),
+    }
+}
+
+/// `retry_throttle = (10, 0.1)`: gRPC's retry throttling, with 10 tokens, each success
+/// giving back 0.1 of one.
+fn retry_throttle(value: &Expr) -> syn::Result<(u32, f64)> {
+    const EXPECTED: &str = "`retry_throttle` takes `(max_tokens, token_ratio)`, such as `retry_throttle = (10, 0.1)`: 10 tokens, each failed attempt takes one, each success gives back 0.1, and retries stop while half or fewer are left";
+    let tuple = match value {
+        Expr::Tuple(tuple) if tuple.elems.len() == 2 => tuple,
+        Expr::Group(group) => return retry_throttle(&group.expr),
+        _ => return Err(syn::Error::new_spanned(value, EXPECTED)),
+    };
+    let tokens = match literal(&tuple.elems[0]) {
+        Some(Lit::Int(int)) => {
+            let tokens: u32 = int.base10_parse().map_err(|_| {
+                syn::Error::new(
+                    int.span(),
+                    "`retry_throttle`'s token count is too large for a `u32`",
+                )
+            })?;
+            if tokens == 0 {
+                return Err(syn::Error::new(
+                    int.span(),
+                    "`retry_throttle` needs at least 1 token: with 0, every retry would be refused (gRPC's default is 10)",
+                ));
+            }
+            tokens
+        }
+        _ => return Err(syn::Error::new_spanned(&tuple.elems[0], EXPECTED)),
+    };
+    let ratio_expr = &tuple.elems[1];
+    let not_positive = || {
+        syn::Error::new_spanned(
+            ratio_expr,
+            "`retry_throttle`'s token ratio must be above 0: it is the share of a token each success gives back (gRPC suggests 0.1); with 0, tokens would never come back",
+        )
+    };
+    if negative_literal(ratio_expr) {
+        return Err(not_positive());
+    }
+    let ratio: f64 = match literal(ratio_expr) {
+        Some(Lit::Float(float)) => float.base10_parse().map_err(|_| not_positive())?,
+        Some(Lit::Int(int)) => int.base10_parse().map_err(|_| not_positive())?,
+        _ => return Err(syn::Error::new_spanned(ratio_expr, EXPECTED)),
+    };
+    if !(ratio.is_finite() && ratio > 0.0) {
+        return Err(not_positive());
+    }
+    Ok((tokens, ratio))
+}
+
 /// `crate = "path::to::retry_pool"`.
 fn krate(value: &Expr) -> syn::Result<Path> {
     const EXPECTED: &str = "`crate` takes the path of the retry-pool crate as a string, such as `crate = \"my_reexport\"`";
@@ -602,6 +718,19 @@ mod tests {
     }
 
     #[test]
+    fn retry_control_keys() {
+        assert!(messages(quote!(retry_if = is_transient)).is_empty());
+        assert!(messages(quote!(retry_after = http::retry_after)).is_empty());
+        assert!(messages(quote!(rate = "100/s", retry_throttle = (10, 0.1))).is_empty());
+        assert!(messages(quote!(retry_throttle = (10, 1))).is_empty());
+        assert!(messages(quote!(retry_if = |e| true))[0].starts_with("`retry_if` takes the path"));
+        assert!(messages(quote!(rate = "0/s"))[0].contains("would never start a task"));
+        assert!(messages(quote!(rate = "5/fortnight"))[0].starts_with("unknown unit `fortnight`"));
+        assert!(messages(quote!(retry_throttle = (10, -0.1)))[0].contains("must be above 0"));
+        assert!(messages(quote!(retry_throttle = 10))[0].starts_with("`retry_throttle` takes"));
+    }
+
+    #[test]
     fn keys() {
         assert_eq!(
             messages(quote!(concurency = 8)),
@@ -610,7 +739,7 @@ mod tests {
         assert_eq!(
             messages(quote!(workers = 8)),
             [
-                "unknown key `workers`; expected `concurrency`, `retry`, `attempts`, `backoff`, `timeout`, `spawn` or `crate`"
+                "unknown key `workers`; expected `concurrency`, `retry`, `attempts`, `backoff`, `timeout`, `spawn`, `retry_if`, `retry_after`, `rate`, `retry_throttle` or `crate`"
             ]
         );
         assert_eq!(

@@ -11,6 +11,10 @@
 //! backoff     = duration                     fixed: the same delay after every failure
 //!             | duration ".." duration       exponential: from the first, doubling up to
 //!                                            the second, with jitter
+//!
+//! rate        = count "/" ( rate-unit | duration )   "100/s", "5/10s"
+//! count       = digits                       at least 1
+//! rate-unit   = "ms" | "s" | "m" | "h"
 //! ```
 //!
 //! A decimal must come to a whole number of nanoseconds (`"1.5s"`, `"0.25ms"`; not
@@ -274,6 +278,120 @@ pub(crate) fn parse_backoff(text: &str) -> Result<Backoff, BackoffProblem> {
     Ok(Backoff::Exponential { first, max })
 }
 
+/// The units a rate may be given per: `"100/s"`.
+const RATE_UNITS: &[&str] = &["ms", "s", "m", "h"];
+
+/// What is wrong with a rate string.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum RateProblem {
+    /// Not `count/unit` at all.
+    Malformed,
+    /// `"0/s"`: nothing could ever start.
+    Zero,
+    /// A count too large for a `u32`.
+    TooMany,
+    /// `"100/d"`: a unit that is not one of `RATE_UNITS`, with the closest if any.
+    UnknownUnit {
+        unit: String,
+        suggestion: Option<&'static str>,
+    },
+    /// `"100/10 s"`, `"100/0s"`: the window, as a duration, is wrong.
+    Window {
+        text: String,
+        problem: Option<Problem>,
+    },
+}
+
+impl RateProblem {
+    /// The message for the rate `text`.
+    pub(crate) fn message(&self, text: &str) -> String {
+        const FORMS: &str = "expected a rate such as `\"100/s\"` (at most 100 attempt starts in any second) or `\"5/10s\"`: a count, `/`, and a unit (`ms`, `s`, `m`, `h`) or a duration";
+        match self {
+            RateProblem::Malformed => format!("{FORMS}, not \"{text}\""),
+            RateProblem::Zero => format!(
+                "a rate of \"{text}\" would never start a task: allow at least 1 start per window"
+            ),
+            RateProblem::TooMany => format!(
+                "\"{text}\" allows too many starts: at most {} per window",
+                u32::MAX
+            ),
+            RateProblem::UnknownUnit { unit, suggestion } => match suggestion {
+                Some(known) => format!(
+                    "unknown unit `{unit}` in \"{text}\"; did you mean `{known}`? A rate is per `ms`, `s`, `m` or `h`"
+                ),
+                None => format!(
+                    "unknown unit `{unit}` in \"{text}\"; a rate is per `ms`, `s`, `m` or `h`, or per a duration such as `10s`"
+                ),
+            },
+            RateProblem::Window {
+                text: window,
+                problem,
+            } => match problem {
+                Some(problem) => format!(
+                    "the window of \"{text}\" is not a duration: {}",
+                    problem.message(window, "expected a duration such as `10s`")
+                ),
+                None => format!(
+                    "the window of \"{text}\" is empty: give it a length, such as `\"100/s\"`"
+                ),
+            },
+        }
+    }
+}
+
+/// Parses `"100/s"` or `"5/10s"`: at most `count` starts in any window of that length.
+pub(crate) fn parse_rate(text: &str) -> Result<(u32, Nanos), RateProblem> {
+    let Some((count, window)) = text.split_once('/') else {
+        return Err(RateProblem::Malformed);
+    };
+    let digits = count.replace('_', "");
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || count.starts_with('_') {
+        return Err(RateProblem::Malformed);
+    }
+    let count: u32 = digits.parse().map_err(|_| RateProblem::TooMany)?;
+    if count == 0 {
+        return Err(RateProblem::Zero);
+    }
+    let per = if window.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
+        parse(window).map_err(|problem| RateProblem::Window {
+            text: window.to_owned(),
+            problem: Some(problem),
+        })?
+    } else {
+        let Some(&(_, length)) = UNITS
+            .iter()
+            .find(|&&(name, _)| name == window && RATE_UNITS.contains(&name))
+        else {
+            let suggestion = rate_unit_suggestion(window);
+            return Err(RateProblem::UnknownUnit {
+                unit: window.to_owned(),
+                suggestion,
+            });
+        };
+        Nanos(length)
+    };
+    if per.0 == 0 {
+        return Err(RateProblem::Window {
+            text: window.to_owned(),
+            problem: None,
+        });
+    }
+    Ok((count, per))
+}
+
+/// The rate unit meant by `unit`, such as `s` for `sec` or `second`.
+fn rate_unit_suggestion(unit: &str) -> Option<&'static str> {
+    let lower = unit.to_ascii_lowercase();
+    let named = match lower.trim_end_matches('s') {
+        "sec" | "second" => Some("s"),
+        "min" | "minute" => Some("m"),
+        "hr" | "hour" => Some("h"),
+        "milli" | "millisecond" | "msec" => Some("ms"),
+        _ => None,
+    };
+    named.or_else(|| RATE_UNITS.iter().copied().find(|known| lower == *known))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,5 +546,42 @@ mod tests {
         assert_eq!(Nanos(1_500).constructor(), ("from_nanos", 1500));
         assert_eq!(Nanos(2_000).constructor(), ("from_micros", 2));
         assert_eq!(Nanos(0).constructor(), ("from_secs", 0));
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("100/s"), Ok((100, Nanos(1_000_000_000))));
+        assert_eq!(parse_rate("5/10s"), Ok((5, Nanos(10_000_000_000))));
+        assert_eq!(parse_rate("1_000/m"), Ok((1000, Nanos(60_000_000_000))));
+        assert_eq!(parse_rate("3/ms"), Ok((3, Nanos(1_000_000))));
+        assert_eq!(parse_rate("0/s"), Err(RateProblem::Zero));
+        assert_eq!(parse_rate("100"), Err(RateProblem::Malformed));
+        assert_eq!(parse_rate("x/s"), Err(RateProblem::Malformed));
+        assert_eq!(parse_rate("99999999999/s"), Err(RateProblem::TooMany));
+        assert_eq!(
+            parse_rate("100/sec"),
+            Err(RateProblem::UnknownUnit {
+                unit: "sec".into(),
+                suggestion: Some("s")
+            })
+        );
+        assert_eq!(
+            parse_rate("100/d"),
+            Err(RateProblem::UnknownUnit {
+                unit: "d".into(),
+                suggestion: None
+            })
+        );
+        assert!(matches!(
+            parse_rate("100/0s"),
+            Err(RateProblem::Window { problem: None, .. })
+        ));
+        assert!(matches!(
+            parse_rate("100/1x"),
+            Err(RateProblem::Window {
+                problem: Some(_),
+                ..
+            })
+        ));
     }
 }

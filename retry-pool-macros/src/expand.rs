@@ -95,6 +95,30 @@ fn pooled_body(config: &Config, block: &Block, declared: Option<&Type>) -> Token
         let timeout = duration(timeout);
         quote!(.timeout(#timeout))
     });
+    // The paths are the user's: spanned there, with the tasks' error type named, so that a
+    // function of the wrong type (or of another error type) is reported on the path.
+    let error_type = match declared {
+        Some(declared) if !mentions_impl_trait(declared) => {
+            quote!(<#declared as #krate::__private::TaskResult>::Err)
+        }
+        _ => quote!(_),
+    };
+    let retry_if = config
+        .retry_if
+        .as_ref()
+        .map(|path| quote_spanned!(path.span()=> .retry_if::<#error_type, _>(#path)));
+    let retry_after = config
+        .retry_after
+        .as_ref()
+        .map(|path| quote_spanned!(path.span()=> .retry_after::<#error_type, _>(#path)));
+    let rate = config.rate.map(|(count, per)| {
+        let per = duration(per);
+        quote!(.rate_limit(#count, #per))
+    });
+    let retry_throttle = config.retry_throttle.map(|(tokens, ratio)| {
+        let ratio = proc_macro2::Literal::f64_suffixed(ratio);
+        quote!(.retry_throttle(#tokens, #ratio))
+    });
 
     // When the declared type is not a `Result`, the signature reports it; the body's
     // checks of it are spanned there too, so that rustc folds them into that one error
@@ -127,7 +151,8 @@ fn pooled_body(config: &Config, block: &Block, declared: Option<&Type>) -> Token
     };
     quote! {
         let #concurrency = #concurrency_value;
-        let #pool = #krate::Pool::new(#concurrency) #retry #attempts #backoff #timeout;
+        let #pool = #krate::Pool::new(#concurrency)
+            #retry #attempts #backoff #timeout #retry_if #retry_after #rate #retry_throttle;
         #declared_check
         #call
     }

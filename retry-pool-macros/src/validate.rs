@@ -22,6 +22,12 @@ pub(crate) struct Config {
     pub(crate) timeout: Option<Nanos>,
     /// Attempts as tokio tasks (`__private::spawn_pooled`), or in place.
     pub(crate) spawn: bool,
+    pub(crate) retry_if: Option<Path>,
+    pub(crate) retry_after: Option<Path>,
+    /// At most this many starts in any window of this length.
+    pub(crate) rate: Option<(u32, Nanos)>,
+    /// Tokens and token ratio.
+    pub(crate) retry_throttle: Option<(u32, f64)>,
     pub(crate) krate: Path,
 }
 
@@ -43,14 +49,39 @@ pub(crate) fn validate(args: Args, errors: &mut Errors) -> Option<Config> {
         Some(_) => "`retry = \"none\"` runs each task once",
         None => "`retry` is `\"none\"` by default, which runs each task once",
     };
-    if let Some(backoff) = args.backoff {
-        if !retry.retries() && !retry_unknown {
-            errors.push(syn::Error::new(
-                backoff.key,
-                format!(
-                    "`backoff` is the delay before a failed task runs again, but {no_retry_because}; add `retry = \"lifo\"` or `retry = \"fifo\"`"
-                ),
-            ));
+    // The settings about retries, each with what it is and where its key was written.
+    let about_retries = [
+        (
+            args.backoff.map(|backoff| backoff.key),
+            "backoff",
+            "is the delay before a failed task runs again",
+        ),
+        (
+            args.retry_if.as_ref().map(|keyed| keyed.key),
+            "retry_if",
+            "chooses which errors are retried",
+        ),
+        (
+            args.retry_after.as_ref().map(|keyed| keyed.key),
+            "retry_after",
+            "lets an error say how long to wait before its retry",
+        ),
+        (
+            args.retry_throttle.as_ref().map(|keyed| keyed.key),
+            "retry_throttle",
+            "throttles retries",
+        ),
+    ];
+    for (key, name, what) in about_retries {
+        if let Some(key) = key {
+            if !retry.retries() && !retry_unknown {
+                errors.push(syn::Error::new(
+                    key,
+                    format!(
+                        "`{name}` {what}, but {no_retry_because}; add `retry = \"lifo\"` or `retry = \"fifo\"`"
+                    ),
+                ));
+            }
         }
     }
     if let Some(attempts) = args.attempts {
@@ -85,6 +116,10 @@ pub(crate) fn validate(args: Args, errors: &mut Errors) -> Option<Config> {
         backoff: args.backoff.map(|backoff| backoff.value),
         timeout: args.timeout.map(|timeout| timeout.value),
         spawn: args.spawn.is_some_and(|spawn| spawn.value),
+        retry_if: args.retry_if.map(|keyed| keyed.value),
+        retry_after: args.retry_after.map(|keyed| keyed.value),
+        rate: args.rate,
+        retry_throttle: args.retry_throttle.map(|keyed| keyed.value),
         krate,
     })
 }

@@ -2,11 +2,11 @@
 //! ([`Pool::retry_if`](crate::Pool::retry_if)), and whether it says how long to wait
 //! ([`Pool::retry_after`](crate::Pool::retry_after)).
 //!
-//! The builder holds them as it was given them, typed; the engine as boxed functions of
-//! the tasks' error type, called only when an attempt fails.
+//! Both are shared functions of the tasks' error type, checked where they are given and
+//! called only when an attempt fails.
 
 use std::fmt;
-use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A pool without `retry_if`: every error is worth a retry.
@@ -17,41 +17,35 @@ pub struct EveryError;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoHint;
 
-/// A pool's `retry_if`: `pred` on errors of type `E`.
-pub struct RetryIfFn<E, P> {
-    pred: P,
-    error: PhantomData<fn(&E)>,
-}
+/// A pool's `retry_if`: a predicate on errors of type `E`, checked (and boxed) where it is
+/// given, so that a function of the wrong type is reported there alone.
+pub struct RetryIfFn<E>(Pred<E>);
 
-/// A pool's `retry_after`: `hint` on errors of type `E`.
-pub struct RetryAfterFn<E, H> {
-    hint: H,
-    error: PhantomData<fn(&E)>,
-}
+/// A pool's `retry_after`: a hint from errors of type `E`, checked where it is given.
+pub struct RetryAfterFn<E>(Hint<E>);
 
-impl<E, P> RetryIfFn<E, P> {
-    pub(crate) fn new(pred: P) -> Self {
-        RetryIfFn {
-            pred,
-            error: PhantomData,
-        }
+impl<E> RetryIfFn<E> {
+    pub(crate) fn new(pred: impl Fn(&E) -> bool + Send + Sync + 'static) -> Self {
+        RetryIfFn(Arc::new(pred))
     }
 }
 
-impl<E, H> RetryAfterFn<E, H> {
-    pub(crate) fn new(hint: H) -> Self {
-        RetryAfterFn {
-            hint,
-            error: PhantomData,
-        }
+impl<E> RetryAfterFn<E> {
+    pub(crate) fn new(hint: impl Fn(&E) -> Option<Duration> + Send + Sync + 'static) -> Self {
+        RetryAfterFn(Arc::new(hint))
     }
 }
 
-type Pred<E> = Box<dyn Fn(&E) -> bool + Send + Sync>;
-type Hint<E> = Box<dyn Fn(&E) -> Option<Duration> + Send + Sync>;
+type Pred<E> = Arc<dyn Fn(&E) -> bool + Send + Sync>;
+type Hint<E> = Arc<dyn Fn(&E) -> Option<Duration> + Send + Sync>;
 
 /// A `retry_if` setting that applies to errors of type `E`. (`pub` only as a bound of the
 /// builder's entry points; not exported.)
+#[diagnostic::on_unimplemented(
+    message = "this `retry_if` does not take the tasks' error type `{E}`",
+    label = "the tasks fail with `{E}`",
+    note = "`retry_if` takes a function `fn(&E) -> bool` of the error the tasks return"
+)]
 pub trait RetryIf<E> {
     /// The predicate, boxed; `None` for every error.
     fn into_pred(self) -> Option<Pred<E>>;
@@ -59,6 +53,11 @@ pub trait RetryIf<E> {
 
 /// A `retry_after` setting that applies to errors of type `E`. (`pub` only as a bound of
 /// the builder's entry points; not exported.)
+#[diagnostic::on_unimplemented(
+    message = "this `retry_after` does not take the tasks' error type `{E}`",
+    label = "the tasks fail with `{E}`",
+    note = "`retry_after` takes a function `fn(&E) -> Option<Duration>` of the error the tasks return"
+)]
 pub trait RetryAfter<E> {
     /// The hint, boxed; `None` for no hint.
     fn into_hint(self) -> Option<Hint<E>>;
@@ -70,12 +69,9 @@ impl<E> RetryIf<E> for EveryError {
     }
 }
 
-impl<E, P> RetryIf<E> for RetryIfFn<E, P>
-where
-    P: Fn(&E) -> bool + Send + Sync + 'static,
-{
+impl<E> RetryIf<E> for RetryIfFn<E> {
     fn into_pred(self) -> Option<Pred<E>> {
-        Some(Box::new(self.pred))
+        Some(self.0)
     }
 }
 
@@ -85,12 +81,9 @@ impl<E> RetryAfter<E> for NoHint {
     }
 }
 
-impl<E, H> RetryAfter<E> for RetryAfterFn<E, H>
-where
-    H: Fn(&E) -> Option<Duration> + Send + Sync + 'static,
-{
+impl<E> RetryAfter<E> for RetryAfterFn<E> {
     fn into_hint(self) -> Option<Hint<E>> {
-        Some(Box::new(self.hint))
+        Some(self.0)
     }
 }
 
@@ -121,29 +114,25 @@ impl<E> Hooks<E> {
     }
 }
 
-impl<E, P: Clone> Clone for RetryIfFn<E, P> {
+impl<E> Clone for RetryIfFn<E> {
     fn clone(&self) -> Self {
-        RetryIfFn::new(self.pred.clone())
+        RetryIfFn(Arc::clone(&self.0))
     }
 }
 
-impl<E, P: Copy> Copy for RetryIfFn<E, P> {}
-
-impl<E, H: Clone> Clone for RetryAfterFn<E, H> {
+impl<E> Clone for RetryAfterFn<E> {
     fn clone(&self) -> Self {
-        RetryAfterFn::new(self.hint.clone())
+        RetryAfterFn(Arc::clone(&self.0))
     }
 }
 
-impl<E, H: Copy> Copy for RetryAfterFn<E, H> {}
-
-impl<E, P> fmt::Debug for RetryIfFn<E, P> {
+impl<E> fmt::Debug for RetryIfFn<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("RetryIfFn")
     }
 }
 
-impl<E, H> fmt::Debug for RetryAfterFn<E, H> {
+impl<E> fmt::Debug for RetryAfterFn<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("RetryAfterFn")
     }

@@ -124,14 +124,14 @@ impl fmt::Display for Conflict {
             ),
             Conflict::NeedsRetry(setting) => {
                 let what = match *setting {
-                    "backoff" => "the delay before a failed task runs again",
-                    "retry_if" => "which errors are retried",
-                    "retry_after" => "how long an error says to wait before the retry",
-                    _ => "how retries are throttled",
+                    "backoff" => "is the delay before a failed task runs again",
+                    "retry_if" => "chooses which errors are retried",
+                    "retry_after" => "lets an error say how long to wait before its retry",
+                    _ => "throttles retries",
                 };
                 write!(
                     f,
-                    "`{setting}` is {what}, but the pool has no retry policy (`Retry::None`, the default, runs each task once); add `.retry(Retry::Lifo)` or `.retry(Retry::Fifo)`"
+                    "`{setting}` {what}, but the pool has no retry policy (`Retry::None`, the default, runs each task once); add `.retry(Retry::Lifo)` or `.retry(Retry::Fifo)`"
                 )
             }
         }

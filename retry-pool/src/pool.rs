@@ -237,7 +237,7 @@ impl<If, After> Pool<If, After> {
     /// assert!(!busy.is_permanent() && busy.attempts() == 3);
     /// # }
     /// ```
-    pub fn retry_if<E, P>(self, pred: P) -> Pool<RetryIfFn<E, P>, After>
+    pub fn retry_if<E, P>(self, pred: P) -> Pool<RetryIfFn<E>, After>
     where
         P: Fn(&E) -> bool + Send + Sync + 'static,
     {
@@ -284,7 +284,7 @@ impl<If, After> Pool<If, After> {
     /// assert_eq!(start.elapsed(), Duration::from_secs(3));
     /// # }
     /// ```
-    pub fn retry_after<E, H>(self, hint: H) -> Pool<If, RetryAfterFn<E, H>>
+    pub fn retry_after<E, H>(self, hint: H) -> Pool<If, RetryAfterFn<E>>
     where
         H: Fn(&E) -> Option<Duration> + Send + Sync + 'static,
     {

@@ -1,0 +1,12 @@
+use retry_pool::pooled;
+
+fn is_transient(error: &std::io::Error) -> bool {
+    error.kind() == std::io::ErrorKind::TimedOut
+}
+
+#[pooled(concurrency = 8, retry_if = is_transient)]
+async fn fetch(urls: Vec<String>) -> Result<usize, std::io::Error> {
+    urls.into_iter().map(|url| async move || Ok(url.len()))
+}
+
+fn main() {}
