@@ -73,6 +73,10 @@ use proc_macro::TokenStream;
 /// | `backoff` | duration string: `"50ms"` (fixed) or `"50ms..5s"` (exponential) | none | `.backoff(Backoff::fixed(..))` |
 /// | `timeout` | duration string, above 0, per attempt | none | `.timeout(..)` |
 /// | `spawn` | `true` or `false` | `false` | `Pool::spawn` |
+/// | `retry_if` | path of a `fn(&E) -> bool` | every error retried | `.retry_if(is_transient)` |
+/// | `retry_after` | path of a `fn(&E) -> Option<Duration>` | the backoff | `.retry_after(hint)` |
+/// | `rate` | `"100/s"`, `"5/10s"`: starts per window (`ms`, `s`, `m`, `h`, or a duration) | unlimited | `.rate_limit(100, Duration::from_secs(1))` |
+/// | `retry_throttle` | `(max_tokens, token_ratio)`, such as `(10, 0.1)` | none | `.retry_throttle(10, 0.1)` |
 /// | `crate` | path of the runtime crate, as a string | `"::retry_pool"` | |
 ///
 /// Only the keys written reach the expansion: the defaults are the runtime's, and the
@@ -106,6 +110,37 @@ use proc_macro::TokenStream;
 ///
 /// Total attempts per task, the first one included: `Pool::attempts(4)`. More than one
 /// needs a `retry` policy: `attempts = 3` alone (or with `retry = "none"`) is an error.
+///
+/// ## `retry_if = is_transient`, `retry_after = retry_after_header`
+///
+/// Paths of functions of the tasks' error type `E`: `retry_if` (`fn(&E) -> bool`) says
+/// which errors are worth a retry, and an error it refuses ends its task at once
+/// (`Failure::is_permanent`); `retry_after` (`fn(&E) -> Option<Duration>`) lets an error
+/// say how long to wait before its retry (a server's `Retry-After`), instead of the
+/// backoff. Both need a `retry` policy. A function of the wrong type, or of another error
+/// type, is a compile error on the path.
+///
+/// ```ignore
+/// fn transient(error: &FetchError) -> bool { !error.is_not_found() }
+/// fn server_says(error: &FetchError) -> Option<Duration> { error.retry_after() }
+///
+/// #[pooled(concurrency = 8, retry = "lifo", retry_if = transient, retry_after = server_says)]
+/// async fn fetch_all(client: &Client, urls: Vec<String>) -> Result<Page, FetchError> { ... }
+/// ```
+///
+/// ## `rate = "100/s"`
+///
+/// At most 100 attempt starts (first attempts and retries alike) in any second, and no
+/// fewer than that allows: `Pool::rate_limit`. The window is a unit (`ms`, `s`, `m`, `h`)
+/// or a duration (`"5/10s"`). A task waiting for its turn holds no slot. `"0/s"` and
+/// unknown units are compile errors on the string.
+///
+/// ## `retry_throttle = (10, 0.1)`
+///
+/// gRPC's retry throttling, `Pool::retry_throttle(10, 0.1)`: 10 tokens; each failed
+/// attempt that would be retried takes one, each success gives back 0.1, and a failed task
+/// is retried only while more than half the tokens are left, else it ends at once
+/// (`Failure::is_throttled`). Needs a `retry` policy.
 ///
 /// ## `crate = "my_reexport"`
 ///

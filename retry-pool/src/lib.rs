@@ -113,6 +113,22 @@
 //! its clock enabled. In the attribute: `backoff = "50ms"`, `backoff = "50ms..5s"`,
 //! `timeout = "2s"`.
 //!
+//! # Which errors retry, and how fast
+//!
+//! - [`Pool::retry_if`] says which errors are worth a retry: a 404 ends its task at once
+//!   ([`Failure::is_permanent`]), a timeout or a 503 is retried.
+//! - [`Pool::retry_after`] lets an error say how long to wait (a server's `Retry-After`),
+//!   instead of the backoff.
+//! - [`Pool::rate_limit`] keeps attempt starts under `n` in any window of `per`, as an
+//!   API's terms ask.
+//! - [`Pool::retry_throttle`] is gRPC's retry throttling: while too many attempts fail,
+//!   failed tasks give up instead of piling retries onto a dependency that is down.
+//!
+//! In the attribute: `retry_if = path`, `retry_after = path`, `rate = "100/s"`,
+//! `retry_throttle = (10, 0.1)`. A `#[pooled]` body may evaluate to a
+//! [`Stream`](futures_core::Stream) of tasks, so work discovered while the pool runs (the
+//! links of a crawled page) can be fed back through a channel.
+//!
 //! # The scheduler
 //!
 //! [`Pool::scheduler`] starts a pool that runs for as long as you feed it: a
@@ -123,8 +139,9 @@
 //! ends once the scheduler is closed and every task has its outcome. LIFO retries run
 //! ahead of every priority; FIFO retries go behind the tasks of their own priority.
 //! [`Pool::max_waiting`] bounds the line, so that [`submit`](SchedulerHandle::submit)
-//! waits for room (backpressure). Tasks of different kinds share one type through
-//! [`boxed`].
+//! waits for room (backpressure), and [`idle`](SchedulerHandle::idle) resolves once
+//! everything submitted so far has its outcome. Tasks of different kinds share one type
+//! through [`boxed`].
 //!
 //! # Watching it run
 //!
