@@ -1,4 +1,4 @@
-//! Retry control: which errors retry (`retry_if`), delays the error gives (`retry_after`),
+//! Rule 14 of ARCHITECTURE.md, retry control: which errors retry (`retry_if`), delays the error gives (`retry_after`),
 //! a rate limit, retry throttling, in place, spawned and through `#[pooled]`; the
 //! scheduler's idle point; and `#[pooled]` bodies that are streams. Paused clocks, so
 //! that every time is exact.

@@ -213,6 +213,9 @@
 //! 12. **Fair**: a poll does a bounded amount of work and spends tokio's cooperative budget.
 //! 13. **One rule set**: the builder and the attribute refuse the same settings (see
 //!     "Settings that go together" on [`Pool`]), and the defaults are the runtime's.
+//! 14. **Retry control**: an error [`Pool::retry_if`] refuses ends its task at once; the
+//!     retry throttle refuses retries while too many attempts fail; under a rate limit,
+//!     never more than `n` attempt starts in any window `[t, t + per)`.
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 

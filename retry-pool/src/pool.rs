@@ -301,8 +301,8 @@ impl<If, After> Pool<If, After> {
         }
     }
 
-    /// Starts at most `n` attempts (first attempts and retries alike) in any window of
-    /// length `per`, and no fewer than that allows. A task waiting for its turn is not in
+    /// Starts at most `n` attempts (first attempts and retries alike) in any window
+    /// `[t, t + per)`, and no fewer than that allows. A task waiting for its turn is not in
     /// flight: it holds no slot. Needs a tokio runtime with its clock enabled.
     ///
     /// ```

@@ -1,9 +1,9 @@
-//! The rate limit: never more than `n` attempt starts in any window of length `per`, and
+//! The rate limit: never more than `n` attempt starts in any window `[t, t + per)`, and
 //! no slower than that.
 //!
 //! It keeps the times of the last `n` starts: a start may happen once the oldest of them
-//! is `per` behind, so any window of length `per` holds at most `n` starts, and a start is
-//! held back only as long as that requires.
+//! is `per` behind, so any such window holds at most `n` starts, and a start is held back
+//! only as long as that requires.
 
 use std::collections::VecDeque;
 use std::fmt;
