@@ -52,7 +52,7 @@ where
     If: RetryIf<R::Err>,
     After: RetryAfter<R::Err>,
 {
-    pool.run_with(BodySource::new(body), attempt)
+    pool.run_with(BodySource::new(body), attempt, Default::default())
 }
 
 /// The stream of a `#[pooled(spawn = true)]` function: the body lists the tasks in place,
@@ -207,7 +207,7 @@ where
         If: RetryIf<R::Err>,
         After: RetryAfter<R::Err>,
     {
-        pool.spawn_with(source, attempt)
+        pool.spawn_with(source, attempt, Default::default())
     }
 }
 

@@ -432,12 +432,14 @@ impl<If, After> Pool<If, After> {
         Engine::new(policy, hooks, source, counters)
     }
 
-    /// The in-place stream of `source`'s tasks, each attempt run by `attempt`.
+    /// The in-place stream of `source`'s tasks, each attempt run by `attempt`, counted in
+    /// `counters` (a scheduler's, which its handles read too, or the stream's own).
     #[track_caller]
     pub(crate) fn run_with<S, A>(
         self,
         source: S,
         attempt: fn(A::Task, Limits) -> A,
+        counters: Arc<Counters>,
     ) -> Completions<S, A>
     where
         S: Source<Task = A::Task>,
@@ -446,16 +448,18 @@ impl<If, After> Pool<If, After> {
         After: RetryAfter<<A::Result as TaskResult>::Err>,
     {
         let (limits, concurrency) = (self.limits(), self.concurrency);
-        let engine = self.engine(source, Arc::default());
+        let engine = self.engine(source, counters);
         Completions::new(engine, attempt, limits, concurrency)
     }
 
-    /// The spawned stream of `source`'s tasks, each attempt a tokio task run by `attempt`.
+    /// The spawned stream of `source`'s tasks, each attempt a tokio task run by `attempt`,
+    /// counted in `counters`.
     #[track_caller]
     pub(crate) fn spawn_with<S, A>(
         self,
         source: S,
         attempt: fn(A::Task, Limits) -> A,
+        counters: Arc<Counters>,
     ) -> Spawned<A::Result>
     where
         S: Source<Task = A::Task> + Send + 'static,
@@ -468,7 +472,7 @@ impl<If, After> Pool<If, After> {
         After: RetryAfter<<A::Result as TaskResult>::Err>,
     {
         let (limits, concurrency) = (self.limits(), self.concurrency);
-        let engine = self.engine(source, Arc::default());
+        let engine = self.engine(source, counters);
         Spawned::new(engine, attempt, limits, concurrency)
     }
 
@@ -518,7 +522,11 @@ impl<If, After> Pool<If, After> {
         If: RetryIf<R::Err>,
         After: RetryAfter<R::Err>,
     {
-        self.run_with(IterSource::new(tasks), task::attempt_closure::<F, R>)
+        self.run_with(
+            IterSource::new(tasks),
+            task::attempt_closure::<F, R>,
+            Arc::default(),
+        )
     }
 
     /// Like [`run`](Pool::run), for a [`Stream`](futures_core::Stream) of tasks: a task is
@@ -553,7 +561,11 @@ impl<If, After> Pool<If, After> {
         If: RetryIf<R::Err>,
         After: RetryAfter<R::Err>,
     {
-        self.run_with(StreamSource::new(tasks), task::attempt_closure::<F, R>)
+        self.run_with(
+            StreamSource::new(tasks),
+            task::attempt_closure::<F, R>,
+            Arc::default(),
+        )
     }
 
     /// Runs plain futures in this pool, in place, each attempted once.
@@ -597,7 +609,11 @@ impl<If, After> Pool<If, After> {
         After: RetryAfter<R::Err>,
     {
         self.refuse_retry("run_futures", "run");
-        self.run_with(IterSource::new(futures), task::attempt_future)
+        self.run_with(
+            IterSource::new(futures),
+            task::attempt_future,
+            Arc::default(),
+        )
     }
 
     /// Runs `tasks` in this pool, each attempt as a tokio task on the runtime's workers, so
@@ -635,7 +651,11 @@ impl<If, After> Pool<If, After> {
         If: RetryIf<R::Err>,
         After: RetryAfter<R::Err>,
     {
-        self.spawn_with(IterSource::new(tasks), task::attempt_fn_mut::<F, Fut>)
+        self.spawn_with(
+            IterSource::new(tasks),
+            task::attempt_fn_mut::<F, Fut>,
+            Arc::default(),
+        )
     }
 
     /// Runs plain futures in this pool, each attempted once as a tokio task.
@@ -672,7 +692,11 @@ impl<If, After> Pool<If, After> {
         After: RetryAfter<R::Err>,
     {
         self.refuse_retry("spawn_futures", "spawn");
-        self.spawn_with(IterSource::new(futures), task::attempt_future)
+        self.spawn_with(
+            IterSource::new(futures),
+            task::attempt_future,
+            Arc::default(),
+        )
     }
 
     /// Bounds a scheduler's line: with `max_waiting` tasks waiting,
@@ -752,13 +776,13 @@ impl<If, After> Pool<If, After> {
         If: RetryIf<R::Err>,
         After: RetryAfter<R::Err>,
     {
-        let (limits, concurrency) = (self.limits(), self.concurrency);
         let counters = Arc::new(Counters::default());
         let (handle, source) = SchedulerHandle::new(self.max_waiting, Arc::clone(&counters));
-        let engine = self.engine(source, counters);
         let attempt = task::attempt_fn_mut::<F, Fut>;
-        let completions = Completions::new(engine, attempt, limits, concurrency);
-        (handle, Scheduled::new(completions))
+        (
+            handle,
+            Scheduled::new(self.run_with(source, attempt, counters)),
+        )
     }
 
     /// Starts a long-running scheduler whose attempts run as tokio tasks: as
@@ -806,13 +830,13 @@ impl<If, After> Pool<If, After> {
         If: RetryIf<R::Err>,
         After: RetryAfter<R::Err>,
     {
-        let (limits, concurrency) = (self.limits(), self.concurrency);
         let counters = Arc::new(Counters::default());
         let (handle, source) = SchedulerHandle::new(self.max_waiting, Arc::clone(&counters));
-        let engine = self.engine(source, counters);
         let attempt = task::attempt_fn_mut::<F, Fut>;
-        let spawned = Spawned::new(engine, attempt, limits, concurrency);
-        (handle, Scheduled::new(spawned))
+        (
+            handle,
+            Scheduled::new(self.spawn_with(source, attempt, counters)),
+        )
     }
 }
 
