@@ -141,7 +141,10 @@ impl<S: Source, R: TaskResult> Engine<S, R> {
                 trace::gave_up(meta, failure.cause_name());
             }
         }
-        self.queue.source().settled(index);
+        // Only a scheduler's line keeps track of its tasks (and cancels them).
+        if S::CANCELS {
+            self.queue.source().settled(index);
+        }
         (index, outcome)
     }
 

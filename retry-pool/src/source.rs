@@ -45,7 +45,9 @@ pub trait Source {
         Some(job)
     }
 
-    /// Whether tasks can be cancelled through this source: if not, the pool never asks.
+    /// Whether tasks can be cancelled through this source, which then keeps track of its
+    /// tasks to the end: if not, the pool never asks about cancels, nor says when a task
+    /// is settled.
     const CANCELS: bool = false;
 
     /// Moves the cancellations asked since the last call into `into`, and registers `cx`
