@@ -3,6 +3,7 @@
 //! scheduler's idle point; and `#[pooled]` bodies that are streams. Paused clocks, so
 //! that every time is exact.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -92,13 +93,13 @@ fn task(
     work: Duration,
 ) -> impl FnMut() -> Attempt + AsyncFnMut() -> Result<usize, Fetch> + Send + use<> {
     let log = log.clone();
-    let errors = Arc::new(Mutex::new(errors.to_vec().into_iter()));
+    let errors = Arc::new(Mutex::new(VecDeque::from(errors.to_vec())));
     move || {
         let (log, errors) = (log.clone(), Arc::clone(&errors));
         async move {
             log.started(n);
             tokio::time::sleep(work).await;
-            let next = errors.lock().unwrap().next();
+            let next = errors.lock().unwrap().pop_front();
             match next {
                 Some(error) => Err(error),
                 None => Ok(n),
@@ -551,5 +552,42 @@ async fn the_scheduler_keeps_retry_control() {
         assert_eq!(log.of(0), [s(0)], "spawn: {spawn}");
         assert_eq!(log.of(1), [s(1), s(11)], "spawn: {spawn}");
         assert_eq!(log.of(2), [s(2)], "spawn: {spawn}");
+    }
+}
+
+/// `idle()` resolves only once every outcome has been taken from the stream: one settled
+/// but still waiting for the consumer keeps the scheduler busy, in place and spawned.
+#[tokio::test]
+async fn idle_waits_for_the_consumer_to_take_every_outcome() {
+    use futures::FutureExt as _;
+    for spawn in [false, true] {
+        let job = |n: u32| boxed(move || async move { Ok::<_, ()>(n) });
+        let (handle, mut done) = match spawn {
+            true => {
+                let (handle, done) = Pool::new(2).spawn_scheduler();
+                (handle, done.boxed_local())
+            }
+            false => {
+                let (handle, done) = Pool::new(2).scheduler();
+                (handle, done.boxed_local())
+            }
+        };
+        for n in 0..2 {
+            handle.try_submit(job(n), 0).unwrap();
+        }
+        assert!(done.next().await.is_some());
+        // Both tasks have finished by now; one outcome has not been taken.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let early = tokio::time::timeout(Duration::from_millis(50), handle.idle()).await;
+        assert!(
+            early.is_err(),
+            "idle before the last outcome was taken (spawn: {spawn})"
+        );
+        assert!(done.next().now_or_never().flatten().is_some());
+        assert!(handle.idle().now_or_never().is_some(), "spawn: {spawn}");
+        // Dropping the stream: nobody will take an outcome, nobody waits for one.
+        handle.try_submit(job(2), 0).unwrap();
+        drop(done);
+        assert!(handle.idle().now_or_never().is_some(), "spawn: {spawn}");
     }
 }

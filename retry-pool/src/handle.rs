@@ -4,6 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::idle::Unfinished;
 use crate::line::{self, LineSource, Priority, Refused, Shared};
 use crate::stats::{Counters, Stats};
 
@@ -99,13 +100,15 @@ pub struct SchedulerHandle<F> {
 }
 
 impl<F> SchedulerHandle<F> {
-    /// A new scheduler's first handle, and its line as a task source.
+    /// A new scheduler's first handle, its line as a task source, and its idle point,
+    /// which the completion stream tells of every outcome it yields.
     pub(crate) fn new(
         max_waiting: Option<usize>,
         counters: Arc<Counters>,
-    ) -> (Self, LineSource<F>) {
-        let (shared, source) = line::new(max_waiting, counters);
-        (SchedulerHandle { shared }, source)
+    ) -> (Self, LineSource<F>, Arc<Unfinished>) {
+        let unfinished = Arc::new(Unfinished::default());
+        let (shared, source) = line::new(max_waiting, counters, Arc::clone(&unfinished));
+        (SchedulerHandle { shared }, source, unfinished)
     }
 
     /// Submits `task` at `priority` if there is room, without waiting.
@@ -159,16 +162,17 @@ impl<F> SchedulerHandle<F> {
         self.shared.close();
     }
 
-    /// Resolves once every task submitted so far has its outcome: nothing is waiting,
-    /// running, or due to run again (in a backoff or a retry). The scheduler stays open:
-    /// tasks submitted after may make it busy again, and `idle` can be awaited again.
+    /// Resolves once every task submitted so far has its outcome, taken from the
+    /// completion stream: nothing is waiting, running, due to run again (in a backoff or a
+    /// retry), or waiting for the consumer. The scheduler stays open: tasks submitted after
+    /// may make it busy again, and `idle` can be awaited again.
     ///
-    /// The outcomes come from the completion stream, which must be polled meanwhile: in
-    /// place ([`Pool::scheduler`](crate::Pool::scheduler)) nothing runs otherwise, so await
+    /// The outcomes come from the completion stream, which must be polled meanwhile (in
+    /// place, [`Pool::scheduler`](crate::Pool::scheduler), nothing runs otherwise): await
     /// `idle` beside the loop that takes the outcomes (in another task, or with
-    /// `tokio::join!`), not before it. Spawned, the driver runs the tasks on its own, with
-    /// up to `concurrency` outcomes waiting for the stream. When the stream is dropped,
-    /// nothing is left to finish, and `idle` resolves.
+    /// `tokio::select!`), not before it. Since the last outcome has been taken when it
+    /// resolves, a crawl that submits the links it finds knows there are none left. When
+    /// the stream is dropped, no outcome will come, and `idle` resolves.
     ///
     /// ```
     /// use futures::StreamExt;

@@ -224,6 +224,7 @@ mod engine;
 mod failure;
 mod handle;
 mod hooks;
+mod idle;
 mod in_place;
 mod job;
 mod line;

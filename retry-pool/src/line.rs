@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use atomic_waker::AtomicWaker;
 use tokio::sync::Notify;
 
+use crate::idle::Unfinished;
 use crate::job::Job;
 use crate::lock::lock;
 use crate::source::{Cancel, Source};
@@ -24,8 +25,8 @@ pub(crate) struct Shared<F> {
     consumer: AtomicWaker,
     /// Submitters waiting for room in a bounded line.
     room: Notify,
-    /// Waiters for the moment nothing submitted is unfinished ([`Shared::idle`]).
-    idle: Notify,
+    /// Tasks whose outcome has not reached the consumer: the idle point.
+    unfinished: Arc<Unfinished>,
     /// The scheduler's counters: the line keeps the count of its tasks there.
     counters: Arc<Counters>,
     max_waiting: Option<usize>,
@@ -40,8 +41,6 @@ struct Line<F> {
     /// failed and waiting to run again.
     started: HashMap<usize, Priority>,
     cancels: Vec<Cancel>,
-    /// Tasks submitted and without an outcome yet: waiting, running, or due to run again.
-    unfinished: usize,
     next_id: usize,
     next_seq: u64,
     closed: bool,
@@ -86,6 +85,7 @@ impl<F> Line<F> {
 pub(crate) fn new<F>(
     max_waiting: Option<usize>,
     counters: Arc<Counters>,
+    unfinished: Arc<Unfinished>,
 ) -> (Arc<Shared<F>>, LineSource<F>) {
     let shared = Arc::new(Shared {
         line: Mutex::new(Line {
@@ -93,7 +93,6 @@ pub(crate) fn new<F>(
             keys: HashMap::new(),
             started: HashMap::new(),
             cancels: Vec::new(),
-            unfinished: 0,
             next_id: 0,
             next_seq: 0,
             closed: false,
@@ -101,7 +100,7 @@ pub(crate) fn new<F>(
         }),
         consumer: AtomicWaker::new(),
         room: Notify::new(),
-        idle: Notify::new(),
+        unfinished,
         counters,
         max_waiting,
     });
@@ -146,7 +145,7 @@ impl<F> Shared<F> {
         }
         let id = line.next_id;
         line.next_id += 1;
-        line.unfinished += 1;
+        self.unfinished.added();
         line.insert(id, task, 0, priority);
         self.count(&line);
         drop(line);
@@ -209,19 +208,9 @@ impl<F> Shared<F> {
         self.lock().closed
     }
 
-    /// Waits until no task submitted so far is unfinished.
+    /// Waits until every task submitted so far has its outcome delivered.
     pub(crate) async fn idle(&self) {
-        loop {
-            // Registered before the check, so that the last outcome in between is not
-            // missed.
-            let idle = self.idle.notified();
-            let mut idle = std::pin::pin!(idle);
-            idle.as_mut().enable();
-            if self.lock().unfinished == 0 {
-                return;
-            }
-            idle.await;
-        }
+        self.unfinished.wait().await;
     }
 
     /// One more handle.
@@ -319,13 +308,7 @@ impl<F> Source for LineSource<F> {
     }
 
     fn settled(&mut self, index: usize) {
-        let mut line = self.shared.lock();
-        line.started.remove(&index);
-        line.unfinished -= 1;
-        if line.unfinished == 0 {
-            drop(line);
-            self.shared.idle.notify_waiters();
-        }
+        self.shared.lock().started.remove(&index);
     }
 }
 
@@ -340,14 +323,11 @@ impl<F> Drop for LineSource<F> {
             line.keys.clear();
             line.started.clear();
             line.cancels.clear();
-            // Nothing will finish them: nobody waits for them any more.
-            line.unfinished = 0;
             let waiting = std::mem::take(&mut line.waiting);
             self.shared.count(&line);
             waiting
         };
         self.shared.room.notify_waiters();
-        self.shared.idle.notify_waiters();
         // Dropped outside the lock: a task's drop may use a handle.
         drop(waiting);
     }

@@ -777,12 +777,11 @@ impl<If, After> Pool<If, After> {
         After: RetryAfter<R::Err>,
     {
         let counters = Arc::new(Counters::default());
-        let (handle, source) = SchedulerHandle::new(self.max_waiting, Arc::clone(&counters));
+        let (handle, source, unfinished) =
+            SchedulerHandle::new(self.max_waiting, Arc::clone(&counters));
         let attempt = task::attempt_fn_mut::<F, Fut>;
-        (
-            handle,
-            Scheduled::new(self.run_with(source, attempt, counters)),
-        )
+        let stream = self.run_with(source, attempt, counters);
+        (handle, Scheduled::new(stream, unfinished))
     }
 
     /// Starts a long-running scheduler whose attempts run as tokio tasks: as
@@ -831,12 +830,11 @@ impl<If, After> Pool<If, After> {
         After: RetryAfter<R::Err>,
     {
         let counters = Arc::new(Counters::default());
-        let (handle, source) = SchedulerHandle::new(self.max_waiting, Arc::clone(&counters));
+        let (handle, source, unfinished) =
+            SchedulerHandle::new(self.max_waiting, Arc::clone(&counters));
         let attempt = task::attempt_fn_mut::<F, Fut>;
-        (
-            handle,
-            Scheduled::new(self.spawn_with(source, attempt, counters)),
-        )
+        let stream = self.spawn_with(source, attempt, counters);
+        (handle, Scheduled::new(stream, unfinished))
     }
 }
 

@@ -3,11 +3,13 @@
 
 use std::fmt;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_core::{FusedStream, Stream};
 
 use crate::handle::TaskId;
+use crate::idle::Unfinished;
 use crate::in_place::Completions;
 use crate::pool_stream::PoolStream;
 use crate::source::Source;
@@ -23,11 +25,19 @@ use crate::task::{Attempt, Outcome, TaskResult};
 #[must_use = "streams do nothing unless polled"]
 pub struct Scheduled<C> {
     inner: C,
+    /// Told of every outcome yielded: the handles' idle point.
+    unfinished: Arc<Unfinished>,
 }
 
 impl<C> Scheduled<C> {
-    pub(crate) fn new(inner: C) -> Self {
-        Scheduled { inner }
+    pub(crate) fn new(inner: C, unfinished: Arc<Unfinished>) -> Self {
+        Scheduled { inner, unfinished }
+    }
+}
+
+impl<C> Drop for Scheduled<C> {
+    fn drop(&mut self) {
+        self.unfinished.abandon();
     }
 }
 
@@ -68,10 +78,12 @@ impl<C: Indexed> Stream for Scheduled<C> {
     type Item = (TaskId, Outcome<C::Result>);
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.get_mut()
-            .inner
-            .poll_indexed(cx)
-            .map(|next| next.map(|(index, outcome)| (TaskId(index), outcome)))
+        let this = self.get_mut();
+        let next = std::task::ready!(this.inner.poll_indexed(cx));
+        Poll::Ready(next.map(|(index, outcome)| {
+            this.unfinished.delivered();
+            (TaskId(index), outcome)
+        }))
     }
 }
 

@@ -7,24 +7,14 @@
 //! requests per page, and pages served, where a page counts as served only once its
 //! response was handed over whole.
 //!
-//! A request is in flight from its arrival until its response is handed over whole, or
-//! until its client hangs up. hyper notices a hang-up when it next reads the connection,
-//! which may come after a new request on another connection is read; so whenever a request
-//! arrives, the server first looks at the connections of the requests in flight, and no
-//! longer counts those whose client has closed. A client that gives up on a request and
-//! closes its connection before it sends the next one is then never seen with more
-//! requests in flight than it has.
+//! Requests in flight are counted as `serving.rs` says: a request whose client gave up on it
+//! is no longer in flight once its client has closed the connection.
 
-use std::collections::HashMap;
-use std::convert::Infallible;
 use std::fmt;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
-use std::thread::JoinHandle;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
 
 use axum::Router;
@@ -32,12 +22,8 @@ use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use hyper::body::{Body as HttpBody, Bytes, Frame, Incoming, SizeHint};
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, oneshot};
-use tower_service::Service;
+
+use crate::serving::{Connection, Gauge, ServerThread};
 
 /// What the server serves and how often it fails.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -105,7 +91,7 @@ impl Config {
 }
 
 /// splitmix64's finaliser: a good spread of bits from any input.
-fn mix(mut z: u64) -> u64 {
+pub(crate) fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -113,7 +99,7 @@ fn mix(mut z: u64) -> u64 {
 }
 
 /// A number in `[0, 1)` from 53 bits of `bits`.
-fn unit(bits: u64) -> f64 {
+pub(crate) fn unit(bits: u64) -> f64 {
     (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
@@ -164,25 +150,13 @@ struct Shared {
     status_500: AtomicU64,
     dropped: AtomicU64,
     slow: AtomicU64,
-    abandoned: AtomicU64,
-    /// Requests in flight, by number, with their connection.
-    open: Mutex<Open>,
-    in_flight: AtomicUsize,
-    peak: AtomicUsize,
-}
-
-#[derive(Default)]
-struct Open {
-    requests: HashMap<u64, Arc<Connection>>,
-    next: u64,
+    gauge: Arc<Gauge>,
 }
 
 /// A running flaky server. Dropping it stops the server and closes every connection.
 pub struct FlakyServer {
-    addr: SocketAddr,
     shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    thread: ServerThread,
 }
 
 impl FlakyServer {
@@ -193,9 +167,6 @@ impl FlakyServer {
             "failure_rate is a share, from 0.0 to 1.0, got {}",
             config.failure_rate
         );
-        let listener = StdListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             config,
             requests: (0..config.pages).map(|_| AtomicU64::new(0)).collect(),
@@ -203,40 +174,23 @@ impl FlakyServer {
             status_500: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             slow: AtomicU64::new(0),
-            abandoned: AtomicU64::new(0),
-            open: Mutex::default(),
-            in_flight: AtomicUsize::new(0),
-            peak: AtomicUsize::new(0),
+            gauge: Arc::default(),
         });
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let (stop, stopped) = oneshot::channel();
         let app = Router::new()
             .route("/page/{n}", get(page))
             .with_state(Arc::clone(&shared));
-        let thread = std::thread::Builder::new()
-            .name("flaky-server".into())
-            .spawn(move || {
-                // Dropping the runtime at the end drops every connection still open.
-                runtime.block_on(serve(listener, app, stopped));
-            })?;
-        Ok(FlakyServer {
-            addr,
-            shared,
-            stop: Some(stop),
-            thread: Some(thread),
-        })
+        let thread = ServerThread::start("flaky-server", app)?;
+        Ok(FlakyServer { shared, thread })
     }
 
     /// Where the server listens.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.thread.addr()
     }
 
     /// The address of page `n`.
     pub fn url(&self, n: usize) -> String {
-        format!("http://{}/page/{n}", self.addr)
+        format!("http://{}/page/{n}", self.addr())
     }
 
     /// The server's configuration.
@@ -256,26 +210,19 @@ impl FlakyServer {
 
     /// Requests in flight now.
     pub fn in_flight(&self) -> usize {
-        self.shared.in_flight.load(SeqCst)
+        self.shared.gauge.in_flight()
     }
 
     /// The most requests ever in flight at once.
     pub fn peak_in_flight(&self) -> usize {
-        self.shared.peak.load(SeqCst)
+        self.shared.gauge.peak()
     }
 
     /// Waits until no request is in flight, for at most `within`: whether none is. A
     /// client that gave up on a request closes its connection, and the server drops the
     /// request when it reads that close, a moment later.
     pub async fn idle(&self, within: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + within;
-        while self.in_flight() > 0 {
-            if tokio::time::Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        true
+        self.shared.gauge.idle(within).await
     }
 
     /// Everything counted so far.
@@ -288,20 +235,9 @@ impl FlakyServer {
             status_500: shared.status_500.load(SeqCst),
             dropped: shared.dropped.load(SeqCst),
             slow: shared.slow.load(SeqCst),
-            abandoned: shared.abandoned.load(SeqCst),
+            abandoned: shared.gauge.abandoned(),
             in_flight: self.in_flight(),
             peak_in_flight: self.peak_in_flight(),
-        }
-    }
-}
-
-impl Drop for FlakyServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
         }
     }
 }
@@ -309,76 +245,11 @@ impl Drop for FlakyServer {
 impl fmt::Debug for FlakyServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FlakyServer")
-            .field("addr", &self.addr)
+            .field("addr", &self.addr())
             .field("config", &self.shared.config)
             .field("report", &self.report())
             .finish()
     }
-}
-
-/// A client's connection, as the handlers of its requests see it.
-struct Connection {
-    /// Wakes the task serving the connection to drop it: closes it without a response.
-    hangup: Notify,
-    /// The same socket, to look for the client's close without taking what it sent.
-    probe: StdStream,
-}
-
-impl Connection {
-    /// Whether the client has closed the connection (or reset it).
-    fn client_left(&self) -> bool {
-        match self.probe.peek(&mut [0]) {
-            Ok(0) => true,
-            Ok(_) => false,
-            Err(error) => error.kind() != io::ErrorKind::WouldBlock,
-        }
-    }
-}
-
-/// Accepts connections until told to stop. Each connection is served by hyper, with the
-/// router as its service, and can be hung up on by its handlers.
-async fn serve(listener: StdListener, app: Router, mut stop: oneshot::Receiver<()>) {
-    let listener = TcpListener::from_std(listener).expect("inside a runtime with I/O enabled");
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => accepted.and_then(|(stream, _)| with_probe(stream)),
-            _ = &mut stop => return,
-        };
-        let Ok((stream, probe)) = stream else {
-            // Out of file descriptors, say: wait a moment rather than spin.
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            continue;
-        };
-        let connection = Arc::new(Connection {
-            hangup: Notify::new(),
-            probe,
-        });
-        let service = {
-            let (app, connection) = (app.clone(), Arc::clone(&connection));
-            hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-                request.extensions_mut().insert(Arc::clone(&connection));
-                app.clone().call(request)
-            })
-        };
-        tokio::spawn(async move {
-            // hyper drops the handler when it reads the client's close, even while the
-            // handler is busy: a slow response given up on by its client ends then.
-            let served = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-            tokio::select! {
-                _ = served => {}
-                // Dropping the connection, and then the probe, closes the socket.
-                () = connection.hangup.notified() => {}
-            }
-        });
-    }
-}
-
-/// The stream, and a second handle on its socket.
-fn with_probe(stream: TcpStream) -> io::Result<(TcpStream, StdStream)> {
-    stream.set_nodelay(true)?;
-    let stream = stream.into_std()?;
-    let probe = stream.try_clone()?;
-    Ok((TcpStream::from_std(stream)?, probe))
 }
 
 async fn page(
@@ -389,35 +260,35 @@ async fn page(
     if n >= shared.config.pages {
         return StatusCode::NOT_FOUND.into_response();
     }
-    let in_flight = InFlight::enter(&shared, n, &connection);
+    let in_flight = shared.gauge.enter(&connection);
     let nth = shared.requests[n].fetch_add(1, SeqCst);
     let config = &shared.config;
     match config.fault(n, nth) {
         None => {
             tokio::time::sleep(config.work_time(n, nth)).await;
-            in_flight.respond(StatusCode::OK, page_body(n), true)
+            in_flight.serve(page_body(n), served(&shared, n))
         }
         Some(Fault::Status500) => {
             shared.status_500.fetch_add(1, SeqCst);
-            in_flight.respond(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "try again\n".into(),
-                false,
-            )
+            in_flight.respond(StatusCode::INTERNAL_SERVER_ERROR, "try again\n".into())
         }
         Some(Fault::Dropped) => {
             shared.dropped.fetch_add(1, SeqCst);
-            let mut in_flight = in_flight;
-            in_flight.done = true; // over, with nothing served, once the connection is gone
-            connection.hangup.notify_one();
-            // Never answers: the connection, and this handler with it, is dropped first.
-            std::future::pending().await
+            in_flight.hang_up().await
         }
         Some(Fault::Slow) => {
             shared.slow.fetch_add(1, SeqCst);
             tokio::time::sleep(config.slow).await;
-            in_flight.respond(StatusCode::OK, page_body(n), true)
+            in_flight.serve(page_body(n), served(&shared, n))
         }
+    }
+}
+
+/// Counts page `n` as served.
+fn served(shared: &Arc<Shared>, n: usize) -> impl FnOnce() + Send + 'static {
+    let shared = Arc::clone(shared);
+    move || {
+        shared.served[n].fetch_add(1, SeqCst);
     }
 }
 
@@ -426,101 +297,4 @@ fn page_body(n: usize) -> String {
         .map(|step| format!("<a href=\"/page/{}\">next</a>\n", n * 7 + step))
         .collect();
     format!("<h1>page {n}</h1>\n{links}")
-}
-
-/// A request from its arrival until its response is handed over whole, or its client
-/// goes away.
-struct InFlight {
-    shared: Arc<Shared>,
-    /// Its number among the requests in flight.
-    id: u64,
-    page: usize,
-    /// Counted as served when the body is handed over whole.
-    served: bool,
-    done: bool,
-}
-
-impl InFlight {
-    fn enter(shared: &Arc<Shared>, page: usize, connection: &Arc<Connection>) -> Self {
-        let mut open = shared.open.lock().unwrap();
-        // Requests whose client has left are over, whether hyper has noticed yet or not.
-        open.requests.retain(|_, connection| {
-            let left = connection.client_left();
-            if left {
-                shared.abandoned.fetch_add(1, SeqCst);
-                shared.in_flight.fetch_sub(1, SeqCst);
-            }
-            !left
-        });
-        let id = open.next;
-        open.next += 1;
-        open.requests.insert(id, Arc::clone(connection));
-        let now = shared.in_flight.fetch_add(1, SeqCst) + 1;
-        shared.peak.fetch_max(now, SeqCst);
-        InFlight {
-            shared: Arc::clone(shared),
-            id,
-            page,
-            served: false,
-            done: false,
-        }
-    }
-
-    /// A response whose body ends the request when hyper has taken all of it.
-    fn respond(mut self, status: StatusCode, body: String, served: bool) -> Response {
-        self.served = served;
-        let body = Tracked {
-            data: Some(Bytes::from(body)),
-            in_flight: Some(self),
-        };
-        (status, axum::body::Body::new(body)).into_response()
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        let shared = &self.shared;
-        let mut open = shared.open.lock().unwrap();
-        if open.requests.remove(&self.id).is_none() {
-            return; // found abandoned by a later request, and counted then
-        }
-        if !self.done {
-            shared.abandoned.fetch_add(1, SeqCst);
-        } else if self.served {
-            shared.served[self.page].fetch_add(1, SeqCst);
-        }
-        shared.in_flight.fetch_sub(1, SeqCst);
-    }
-}
-
-/// A body that knows when hyper has taken all of it. The request ends when it has: hyper
-/// takes a body of known length until the length is reached, and may drop it then without
-/// asking for its end.
-struct Tracked {
-    data: Option<Bytes>,
-    in_flight: Option<InFlight>,
-}
-
-impl HttpBody for Tracked {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        let data = self.data.take();
-        if let Some(mut in_flight) = self.in_flight.take() {
-            in_flight.done = true;
-        }
-        Poll::Ready(data.map(|data| Ok(Frame::data(data))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.data.is_none()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.data.as_ref().map_or(0, |data| data.len() as u64))
-    }
 }

@@ -2,6 +2,8 @@
 
 pub mod counting;
 pub mod flaky_server;
+pub mod link_graph;
+mod serving;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
