@@ -82,7 +82,26 @@ impl Backoff {
             .min(self.max)
     }
 
-    pub(crate) fn delay(&self, failures: u32, rng: &mut fastrand::Rng) -> Duration {
+    /// The delay after a task's `failures`-th failure, with its jitter drawn: what a pool
+    /// waits. For code that schedules retries of its own (a durable queue, say) by the
+    /// same rule.
+    ///
+    /// ```
+    /// use retry_pool::Backoff;
+    /// use std::time::Duration;
+    ///
+    /// let ms = Duration::from_millis;
+    /// let backoff = Backoff::exponential(ms(100), ms(1_000));
+    /// let third = backoff.delay(3); // 400ms nominal, drawn from 200ms to 400ms
+    /// assert!(ms(200) <= third && third <= ms(400));
+    /// assert_eq!(backoff.without_jitter().delay(3), ms(400));
+    /// ```
+    pub fn delay(&self, failures: u32) -> Duration {
+        self.delay_with(failures, &mut fastrand::Rng::new())
+    }
+
+    /// [`delay`](Backoff::delay), drawing the jitter from `rng`.
+    pub(crate) fn delay_with(&self, failures: u32, rng: &mut fastrand::Rng) -> Duration {
         let nominal = self.nominal_delay(failures);
         if !self.jitter {
             return nominal;

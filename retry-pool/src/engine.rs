@@ -195,7 +195,7 @@ impl<S: Source, R: TaskResult> Engine<S, R> {
                 };
                 let delay = hint.or_else(|| {
                     let backoff = self.policy.backoff?;
-                    Some(backoff.delay(meta.attempts, &mut self.rng))
+                    Some(backoff.delay_with(meta.attempts, &mut self.rng))
                 });
                 let job = Job {
                     task,
