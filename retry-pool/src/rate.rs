@@ -62,10 +62,18 @@ impl RateLimit {
 
     /// Counts an attempt that starts now.
     pub(crate) fn started(&mut self) {
-        if self.starts.len() == self.max {
+        let now = Instant::now();
+        // Starts a window behind no longer count: dropped, so that a generous limit keeps
+        // only the starts of the last window, not the last `max` of all time.
+        while self.starts.len() == self.max
+            || self
+                .starts
+                .front()
+                .is_some_and(|&start| start.checked_add(self.per).is_some_and(|end| end <= now))
+        {
             self.starts.pop_front();
         }
-        self.starts.push_back(Instant::now());
+        self.starts.push_back(now);
     }
 }
 
@@ -75,5 +83,25 @@ impl fmt::Debug for RateLimit {
             .field("max", &self.max)
             .field("per", &self.per)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A generous limit keeps only the starts of the last window, not one entry per start
+    /// ever made.
+    #[tokio::test(start_paused = true)]
+    async fn only_the_last_window_is_kept() {
+        let mut rate = RateLimit::new(u32::MAX, Duration::from_secs(1));
+        for _ in 0..100 {
+            for _ in 0..10 {
+                rate.started();
+            }
+            tokio::time::advance(Duration::from_millis(100)).await;
+        }
+        // Ten starts every 100ms: the last second holds 100 of the 1,000.
+        assert_eq!(rate.starts.len(), 100);
     }
 }
