@@ -211,7 +211,8 @@ impl<If, After> Pool<If, After> {
     /// panics never. Needs a [`retry`](Pool::retry) policy.
     ///
     /// `pred` takes the tasks' error type: write it as a function, or annotate the
-    /// closure's argument (`|error: &io::Error| ...`).
+    /// closure's argument (`|error: &io::Error| ...`). It runs in the pool, not in a task:
+    /// a panic in it is not isolated like a task's, and reaches the stream's consumer.
     ///
     /// ```
     /// use futures::StreamExt;
@@ -260,7 +261,7 @@ impl<If, After> Pool<If, After> {
     /// Needs a [`retry`](Pool::retry) policy.
     ///
     /// `hint` takes the tasks' error type: write it as a function, or annotate the
-    /// closure's argument.
+    /// closure's argument. As with `retry_if`, a panic in it reaches the stream's consumer.
     ///
     /// ```
     /// use futures::StreamExt;
