@@ -70,6 +70,7 @@
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
 mod claimer;
+mod completer;
 mod error;
 mod heartbeat;
 mod held;

@@ -85,18 +85,10 @@ impl Settings {
         if self.retry == Retry::None {
             return Next::Final;
         }
-        let backoff = self.backoff.map_or(Duration::ZERO, |backoff| {
-            let nominal = backoff.nominal_delay(failures);
-            // `Backoff` keeps its jitter flag private: a backoff equal to itself without
-            // jitter has none. The jitter is the pool's "equal jitter": half to all of it.
-            if backoff == backoff.without_jitter() {
-                nominal
-            } else {
-                let half = nominal / 2;
-                let spread = (nominal - half).as_nanos().min(u64::MAX as u128) as u64;
-                half + Duration::from_nanos(fastrand::u64(0..=spread))
-            }
-        });
+        // The pool's own rule, jitter included.
+        let backoff = self
+            .backoff
+            .map_or(Duration::ZERO, |backoff| backoff.delay(failures));
         Next::Retry {
             lifo: self.lifo(),
             backoff,

@@ -108,8 +108,9 @@ pub(crate) async fn settle<T, E>(
     let (written, cause) = match write {
         Write::Nothing => (Ok(None), None),
         Write::Complete(json) => {
+            // Batched with the other results ending meanwhile (see `completer`).
             let written = with_retries(&shared, &task, || {
-                lease::complete(&shared.pool, id, attempt, owner, &json)
+                shared.completions.complete(id, attempt, json.clone())
             })
             .await;
             (written, None)

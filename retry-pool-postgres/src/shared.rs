@@ -3,6 +3,7 @@
 use sqlx::PgPool;
 use tokio::sync::{Notify, Semaphore, watch};
 
+use crate::completer::Completions;
 use crate::held::Held;
 use crate::settings::Settings;
 use crate::worker_stats::Counters;
@@ -20,6 +21,8 @@ pub(crate) struct Shared {
     /// Wakes the claim loop: a push announced, a slot freed, a backoff over.
     pub(crate) wake: Notify,
     pub(crate) held: Held,
+    /// Batches the writes of successful attempts.
+    pub(crate) completions: Completions,
     pub(crate) counters: Counters,
     /// Set to stop claiming (a graceful stop).
     pub(crate) stopping: watch::Sender<bool>,

@@ -27,7 +27,7 @@ use crate::settings::Settings;
 use crate::settle::{AttemptEnd, settle};
 use crate::shared::Shared;
 use crate::worker_stats::{Counters, WorkerStats};
-use crate::{Error, heartbeat, wakeup};
+use crate::{Error, completer, heartbeat, wakeup};
 
 /// A worker's settings for one queue: a builder, like [`Pool`]'s, ended by
 /// [`run`](Worker::run).
@@ -164,6 +164,7 @@ impl Worker {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             Error::Settings("Worker::run needs a tokio runtime: call it from async code".into())
         })?;
+        let (completions, requests) = completer::Completions::new();
         let shared = Arc::new(Shared {
             pool: self.queue.pool().clone(),
             queue: self.name,
@@ -171,6 +172,7 @@ impl Worker {
             slots: Semaphore::new(settings.concurrency),
             wake: Notify::new(),
             held: Held::default(),
+            completions,
             counters: Counters::default(),
             stopping: watch::Sender::new(false),
             settings,
@@ -187,8 +189,13 @@ impl Worker {
         };
         let heartbeat = runtime.spawn(heartbeat::run(Arc::clone(&shared), report));
         let listener = runtime.spawn(wakeup::run(Arc::clone(&shared)));
+        let completer = runtime.spawn(completer::run(Arc::clone(&shared), requests));
         let claims = runtime.spawn(claimer::run(Arc::clone(&shared), attempts, out.clone()));
-        let background = [heartbeat.abort_handle(), listener.abort_handle()];
+        let background = [
+            heartbeat.abort_handle(),
+            listener.abort_handle(),
+            completer.abort_handle(),
+        ];
         let driver = runtime.spawn(drive(
             Arc::clone(&shared),
             claimed,
@@ -220,13 +227,13 @@ fn owner_id() -> String {
 /// panic isolation, completion order) with no local retry: PostgreSQL decides retries and
 /// their order, so that any worker may take the next attempt. Each ended attempt is
 /// settled concurrently; the driver ends when the claims end and every attempt is
-/// settled, and then stops the heartbeat and the listener.
+/// settled, and then stops the heartbeat, the listener and the completer.
 async fn drive<P, T, E, H, Fut>(
     shared: Arc<Shared>,
     mut claimed: mpsc::UnboundedReceiver<(Arc<Claimed>, StopSignal)>,
     handler: Arc<H>,
     out: mpsc::Sender<Item<T, E>>,
-    background: [AbortHandle; 2],
+    background: [AbortHandle; 3],
 ) where
     P: DeserializeOwned + Send + 'static,
     T: Serialize + Send + 'static,
