@@ -39,10 +39,16 @@ pub(crate) enum Next {
     Retry { lifo: bool, backoff: Duration },
     /// Nowhere: the failure is final (a panic, a payload that does not deserialize).
     Final,
+    /// Nowhere, even with attempts left: `retry_if` refused the error. With attempts left,
+    /// the row says so in `permanent`.
+    Refused,
 }
 
 fn millis(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
+    // PostgreSQL's intervals end near 178 million years; a longer wait (a backoff or a
+    // `retry_after` of `Duration::MAX`) means "never", which a century says as well.
+    const CENTURY_MS: f64 = 100.0 * 365.25 * 86_400_000.0;
+    (duration.as_secs_f64() * 1000.0).min(CENTURY_MS)
 }
 
 /// Claims up to `limit` tasks of `queue`, in claim order, for `owner`.
@@ -293,9 +299,10 @@ pub(crate) async fn complete_many(
 }
 
 /// Records a failed attempt: back in line (LIFO: ahead of everything, latest failure
-/// first; FIFO: behind its priority) after its backoff, or, with no attempts left, a final
-/// failure with `error`. A cancel asked meanwhile ends it cancelled. `None` when fenced
-/// off.
+/// first; FIFO: behind its priority) after its backoff, or, with no attempts left or its
+/// error refused by `retry_if`, a final failure with `error` (marked `permanent` when
+/// refused with attempts left). A cancel asked meanwhile ends it cancelled. `None` when
+/// fenced off.
 pub(crate) async fn fail(
     pool: &PgPool,
     id: TaskId,
@@ -306,8 +313,9 @@ pub(crate) async fn fail(
 ) -> Result<Option<TaskState>, sqlx::Error> {
     let (retry, lifo, backoff) = match next {
         Next::Retry { lifo, backoff } => (true, lifo, backoff),
-        Next::Final => (false, false, Duration::ZERO),
+        Next::Final | Next::Refused => (false, false, Duration::ZERO),
     };
+    let refused = matches!(next, Next::Refused);
     let row = sqlx::query(
         "UPDATE rp_tasks SET
              state = CASE WHEN cancel_requested THEN 'cancelled'
@@ -319,6 +327,7 @@ pub(crate) async fn fail(
                               ELSE order_key END,
              run_at = now() + $7 * interval '1 millisecond',
              last_error = $4,
+             permanent = NOT cancel_requested AND $8 AND attempt < max_attempts,
              lease_owner = NULL,
              lease_expires_at = NULL,
              finished_at = CASE WHEN cancel_requested OR NOT ($5 AND attempt < max_attempts)
@@ -333,6 +342,7 @@ pub(crate) async fn fail(
     .bind(retry)
     .bind(lifo)
     .bind(millis(backoff))
+    .bind(refused)
     .fetch_optional(pool)
     .await?;
     row.map(|row| parse_state(row.get(0))).transpose()

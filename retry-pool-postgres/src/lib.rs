@@ -74,6 +74,7 @@ mod completer;
 mod error;
 mod heartbeat;
 mod held;
+mod hooks;
 mod job;
 mod lease;
 mod outcome;

@@ -22,6 +22,7 @@ pub struct TaskFailure<E> {
     id: TaskId,
     attempts: u32,
     cause: Cause<E>,
+    permanent: bool,
 }
 
 /// What ended a task without a value.
@@ -48,7 +49,14 @@ impl<E> TaskFailure<E> {
             id,
             attempts,
             cause,
+            permanent: false,
         }
+    }
+
+    /// Marks the failure as [`is_permanent`](TaskFailure::is_permanent) when `permanent`.
+    pub(crate) fn permanent(mut self, permanent: bool) -> Self {
+        self.permanent = permanent;
+        self
     }
 
     /// The task.
@@ -112,13 +120,32 @@ impl<E> TaskFailure<E> {
     pub fn is_json(&self) -> bool {
         matches!(self.cause, Cause::Json(_))
     }
+
+    /// Whether the task ended at its error, with attempts left, because
+    /// [`Worker::retry_if`](crate::Worker::retry_if) said the error is not worth a retry
+    /// (a 404, say): unlike a task that used up its attempts. The task's row says it too
+    /// ([`TaskInfo::permanent`](crate::TaskInfo::permanent)).
+    pub fn is_permanent(&self) -> bool {
+        self.permanent
+    }
 }
 
 impl<E: fmt::Display> fmt::Display for TaskFailure<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (id, attempts) = (self.id, self.attempts);
+        let s = if attempts == 1 { "" } else { "s" };
         match &self.cause {
-            Cause::Error(error) => write!(f, "task {id} failed after {attempts} attempts: {error}"),
+            Cause::Error(error) => {
+                let why = if self.permanent {
+                    ", not retried (`retry_if` refused the error)"
+                } else {
+                    ""
+                };
+                write!(
+                    f,
+                    "task {id} failed after {attempts} attempt{s}{why}: {error}"
+                )
+            }
             Cause::Panic(Some(message)) => write!(f, "task {id} panicked: {message}"),
             Cause::Panic(None) => write!(f, "task {id} panicked"),
             Cause::Timeout => write!(f, "task {id} timed out on attempt {attempts}"),
@@ -135,6 +162,7 @@ impl<E: fmt::Debug> fmt::Debug for TaskFailure<E> {
             .field("id", &self.id)
             .field("attempts", &self.attempts)
             .field("cause", &self.cause)
+            .field("permanent", &self.permanent)
             .finish()
     }
 }

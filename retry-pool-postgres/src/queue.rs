@@ -155,7 +155,7 @@ impl Queue {
     pub async fn task(&self, id: TaskId) -> Result<Option<TaskInfo>, Error> {
         let row = sqlx::query(
             "SELECT id, queue, payload, priority, state, attempt, max_attempts, run_at,
-                    lease_owner, lease_expires_at, cancel_requested, last_error, outcome,
+                    lease_owner, lease_expires_at, cancel_requested, last_error, permanent, outcome,
                     created_at, started_at, finished_at
              FROM rp_tasks WHERE id = $1",
         )
@@ -176,6 +176,7 @@ impl Queue {
             lease_expires_at: row.try_get("lease_expires_at")?,
             cancel_requested: row.try_get("cancel_requested")?,
             last_error: row.try_get("last_error")?,
+            permanent: row.try_get("permanent")?,
             outcome: row.try_get("outcome")?,
             created_at: row.try_get("created_at")?,
             started_at: row.try_get("started_at")?,

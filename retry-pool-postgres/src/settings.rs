@@ -24,7 +24,12 @@ pub(crate) struct Settings {
 
 impl Settings {
     /// Checks the settings together, as `Pool` does, but as an error rather than a panic:
-    /// a worker's settings often come from a configuration file.
+    /// a worker's settings often come from a configuration file. `hooks` names the
+    /// `retry_if`/`retry_after` settings given, which decide nothing without a retry.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "each setting of the builder, once"
+    )]
     pub(crate) fn check(
         concurrency: usize,
         retry: Retry,
@@ -33,6 +38,7 @@ impl Settings {
         timeout: Option<Duration>,
         lease: Duration,
         poll: Duration,
+        hooks: &[&str],
     ) -> Result<Self, Error> {
         let settings = |message: &str| Err(Error::Settings(message.to_owned()));
         if concurrency == 0 || concurrency > MAX_CONCURRENCY {
@@ -53,6 +59,13 @@ impl Settings {
             return settings(
                 "a backoff needs a retry policy: add `.retry(Retry::Lifo)` or `.retry(Retry::Fifo)`",
             );
+        }
+        if let Some(hook) = hooks.first()
+            && retry == Retry::None
+        {
+            return Err(Error::Settings(format!(
+                "`{hook}` needs a retry policy: add `.retry(Retry::Lifo)` or `.retry(Retry::Fifo)`"
+            )));
         }
         if timeout == Some(Duration::ZERO) {
             return settings("a timeout of zero fails every attempt: give a positive one, or none");
@@ -79,16 +92,18 @@ impl Settings {
         self.retry == Retry::Lifo
     }
 
-    /// Where an attempt that failed with a retryable error goes: back in line after the
-    /// backoff for its `failures`-th failure, or nowhere without a retry policy.
-    pub(crate) fn after_failure(&self, failures: u32) -> Next {
+    /// Where an attempt that failed with a retryable error goes: back in line after
+    /// `hint` (the error's own `retry_after`) or else the backoff for its `failures`-th
+    /// failure, or nowhere without a retry policy.
+    pub(crate) fn after_failure(&self, failures: u32, hint: Option<Duration>) -> Next {
         if self.retry == Retry::None {
             return Next::Final;
         }
         // The pool's own rule, jitter included.
-        let backoff = self
-            .backoff
-            .map_or(Duration::ZERO, |backoff| backoff.delay(failures));
+        let backoff = hint.unwrap_or_else(|| {
+            self.backoff
+                .map_or(Duration::ZERO, |backoff| backoff.delay(failures))
+        });
         Next::Retry {
             lifo: self.lifo(),
             backoff,

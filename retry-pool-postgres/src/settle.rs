@@ -14,6 +14,7 @@ use tokio::time::{Instant, sleep};
 use crate::Error;
 use crate::claimer::Item;
 use crate::held::Stop;
+use crate::hooks::Verdict;
 use crate::lease::{self, Claimed, Next};
 use crate::outcome::{Cause, Outcome, TaskFailure};
 use crate::shared::Shared;
@@ -23,8 +24,8 @@ use crate::worker_stats::Counters;
 /// How an attempt ended without a value, before the local pool wraps it in a `Failure`.
 #[derive(Debug)]
 pub(crate) enum AttemptEnd<E> {
-    /// The handler's error.
-    Failed(E),
+    /// The handler's error, and what `retry_if`/`retry_after` said of it.
+    Failed(E, Verdict),
     /// The payload did not deserialize.
     Json(String),
     /// The worker dropped the attempt.
@@ -81,13 +82,16 @@ pub(crate) async fn settle<T, E>(
         }
         Err(failure) if failure.is_timeout() => Write::Fail {
             error: format!("timed out after {:?}", settings.timeout.unwrap_or_default()),
-            next: settings.after_failure(task.attempt),
+            next: settings.after_failure(task.attempt, None),
             cause: Cause::Timeout,
         },
         Err(failure) => match failure.into_error() {
-            Some(AttemptEnd::Failed(error)) => Write::Fail {
+            Some(AttemptEnd::Failed(error, verdict)) => Write::Fail {
                 error: error.to_string(),
-                next: settings.after_failure(task.attempt),
+                next: match verdict {
+                    Verdict::Retry(hint) => settings.after_failure(task.attempt, hint),
+                    Verdict::Refused => Next::Refused,
+                },
                 cause: Cause::Error(error),
             },
             Some(AttemptEnd::Json(error)) => Write::Fail {
@@ -105,6 +109,9 @@ pub(crate) async fn settle<T, E>(
     };
 
     let (id, attempt, owner) = (task.id, task.attempt, shared.owner.as_str());
+    // Refused with attempts left, as the runtime's `Failure::is_permanent` (and as `fail`
+    // marks the row): refused on the last attempt, the task used up its attempts anyway.
+    let mut permanent = false;
     let (written, cause) = match write {
         Write::Nothing => (Ok(None), None),
         Write::Complete(json) => {
@@ -116,6 +123,7 @@ pub(crate) async fn settle<T, E>(
             (written, None)
         }
         Write::Fail { error, next, cause } => {
+            permanent = matches!(next, Next::Refused) && attempt < task.max_attempts;
             let written = with_retries(&shared, &task, || {
                 lease::fail(&shared.pool, id, attempt, owner, &error, next)
             })
@@ -144,7 +152,7 @@ pub(crate) async fn settle<T, E>(
         }
         Ok(Some(TaskState::Failed)) => {
             Counters::add(&counters.failed, 1);
-            cause.map(|cause| Err(failure(cause)))
+            cause.map(|cause| Err(failure(cause).permanent(permanent)))
         }
         Ok(Some(TaskState::Cancelled)) => {
             Counters::add(&counters.cancelled, 1);

@@ -107,6 +107,9 @@ pub struct TaskInfo {
     pub cancel_requested: bool,
     /// Why the latest failed attempt failed.
     pub last_error: Option<String>,
+    /// Whether it ended `failed` with attempts left because the worker's `retry_if`
+    /// refused its error (see [`TaskFailure::is_permanent`](crate::TaskFailure::is_permanent)).
+    pub permanent: bool,
     /// The value of the attempt that succeeded, when it did.
     pub outcome: Option<serde_json::Value>,
     /// When it was pushed.

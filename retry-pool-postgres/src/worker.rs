@@ -19,6 +19,7 @@ use tokio::task::{AbortHandle, JoinSet};
 
 use crate::claimer::{self, Item};
 use crate::held::{Held, Stop, StopSignal};
+use crate::hooks::{EveryError, Hooks, NoHint, RetryAfter, RetryAfterFn, RetryIf, RetryIfFn};
 use crate::job::Job;
 use crate::lease::Claimed;
 use crate::outcome::Outcome;
@@ -57,8 +58,11 @@ use crate::{Error, completer, heartbeat, wakeup};
 /// }
 /// # Ok(()) }
 /// ```
+///
+/// `If` and `After` are the [`retry_if`](Worker::retry_if) and
+/// [`retry_after`](Worker::retry_after) settings, typed as they were given.
 #[derive(Clone, Debug)]
-pub struct Worker {
+pub struct Worker<If = EveryError, After = NoHint> {
     queue: Queue,
     name: String,
     concurrency: usize,
@@ -68,6 +72,8 @@ pub struct Worker {
     timeout: Option<Duration>,
     lease: Duration,
     poll: Duration,
+    retry_if: If,
+    retry_after: After,
 }
 
 impl Worker {
@@ -84,9 +90,13 @@ impl Worker {
             timeout: None,
             lease: Duration::from_secs(30),
             poll: Duration::from_secs(1),
+            retry_if: EveryError,
+            retry_after: NoHint,
         }
     }
+}
 
+impl<If, After> Worker<If, After> {
     /// Attempts in flight at once in this process (1 to 10,000): a claim takes only as many
     /// tasks as there are free slots.
     pub fn concurrency(mut self, concurrency: usize) -> Self {
@@ -138,6 +148,122 @@ impl Worker {
         self
     }
 
+    /// Retries only the errors for which `pred` returns `true`: an error for which it
+    /// returns `false` (a 404, a refused login) ends its task `failed` at once, with that
+    /// error (in `last_error`) and the attempts made so far, and
+    /// [`TaskFailure::is_permanent`](crate::TaskFailure::is_permanent) (on the stream) and
+    /// [`TaskInfo::permanent`](crate::TaskInfo::permanent) (in the row) tell it apart from
+    /// a task that used up its attempts. Timeouts are always retried, panics never, as in
+    /// [`Pool::retry_if`]. Needs a [`retry`](Worker::retry) policy.
+    ///
+    /// `pred` takes the handler's error type: write it as a function, or annotate the
+    /// closure's argument. It runs in the attempt, after the handler's error: a panic in
+    /// it ends the task as the handler's panic would.
+    ///
+    /// ```no_run
+    /// use futures::StreamExt;
+    /// use retry_pool_postgres::{Job, Queue, Retry, Worker};
+    ///
+    /// #[derive(Debug)]
+    /// enum Fetch { NotFound, Unavailable }
+    ///
+    /// impl std::fmt::Display for Fetch {
+    ///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    ///         std::fmt::Debug::fmt(self, f)
+    ///     }
+    /// }
+    ///
+    /// fn transient(error: &Fetch) -> bool {
+    ///     matches!(error, Fetch::Unavailable)
+    /// }
+    ///
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let queue = Queue::connect("postgres://postgres@127.0.0.1:5432/test").await?;
+    /// let mut outcomes = Worker::new(&queue, "crawl")
+    ///     .retry(Retry::Lifo)
+    ///     .attempts(4)
+    ///     .retry_if(transient) // a 404 is not worth three more tries
+    ///     .run(|job: Job<String>| async move {
+    ///         if job.payload.ends_with("/missing") { Err(Fetch::NotFound) } else { Ok(()) }
+    ///     })?;
+    /// while let Some(outcome) = outcomes.next().await {
+    ///     if let Err(failure) = outcome?.result {
+    ///         assert!(failure.is_permanent() && failure.attempts() == 1);
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn retry_if<E, P>(self, pred: P) -> Worker<RetryIfFn<E>, After>
+    where
+        P: Fn(&E) -> bool + Send + Sync + 'static,
+    {
+        Worker {
+            queue: self.queue,
+            name: self.name,
+            concurrency: self.concurrency,
+            retry: self.retry,
+            attempts: self.attempts,
+            backoff: self.backoff,
+            timeout: self.timeout,
+            lease: self.lease,
+            poll: self.poll,
+            retry_if: RetryIfFn::new(pred),
+            retry_after: self.retry_after,
+        }
+    }
+
+    /// Lets an error say how long to wait before the retry, as a server's `Retry-After`
+    /// does: when `hint` returns `Some(delay)`, the failed task is claimable again (by any
+    /// worker) `delay` after its failure (`run_at`), instead of after the
+    /// [`backoff`](Worker::backoff), holding no slot meanwhile and keeping its place in
+    /// the retry order; on `None`, the backoff as usual. Timeouts take the backoff. Needs
+    /// a [`retry`](Worker::retry) policy.
+    ///
+    /// `hint` takes the handler's error type, and runs in the attempt, as
+    /// [`retry_if`](Worker::retry_if) does.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use retry_pool_postgres::{Backoff, Job, Queue, Retry, Worker};
+    ///
+    /// struct TooManyRequests { retry_after: Option<Duration> }
+    ///
+    /// impl std::fmt::Display for TooManyRequests {
+    ///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    ///         f.write_str("429 Too Many Requests")
+    ///     }
+    /// }
+    ///
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let queue = Queue::connect("postgres://postgres@127.0.0.1:5432/test").await?;
+    /// let outcomes = Worker::new(&queue, "crawl")
+    ///     .retry(Retry::Fifo)
+    ///     .backoff(Backoff::fixed(Duration::from_millis(100))) // when the server says nothing
+    ///     .retry_after(|error: &TooManyRequests| error.retry_after)
+    ///     .run(|_: Job<String>| async move {
+    ///         Err::<(), _>(TooManyRequests { retry_after: Some(Duration::from_secs(3)) })
+    ///     })?;
+    /// # drop(outcomes); Ok(()) }
+    /// ```
+    pub fn retry_after<E, H>(self, hint: H) -> Worker<If, RetryAfterFn<E>>
+    where
+        H: Fn(&E) -> Option<Duration> + Send + Sync + 'static,
+    {
+        Worker {
+            queue: self.queue,
+            name: self.name,
+            concurrency: self.concurrency,
+            retry: self.retry,
+            attempts: self.attempts,
+            backoff: self.backoff,
+            timeout: self.timeout,
+            lease: self.lease,
+            poll: self.poll,
+            retry_if: self.retry_if,
+            retry_after: RetryAfterFn::new(hint),
+        }
+    }
+
     /// Starts the worker on the current tokio runtime: `handler` runs each claimed
     /// attempt with the task's payload deserialized as `P`, and the returned stream yields
     /// the outcome of every task this worker finishes, in completion order.
@@ -151,7 +277,10 @@ impl Worker {
         E: Display + Send + 'static,
         H: Fn(Job<P>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
+        If: RetryIf<E>,
+        After: RetryAfter<E>,
     {
+        let hooks = Hooks::new(self.retry_if, self.retry_after);
         let settings = Settings::check(
             self.concurrency,
             self.retry,
@@ -160,6 +289,7 @@ impl Worker {
             self.timeout,
             self.lease,
             self.poll,
+            &hooks.given(),
         )?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             Error::Settings("Worker::run needs a tokio runtime: call it from async code".into())
@@ -200,6 +330,7 @@ impl Worker {
             Arc::clone(&shared),
             claimed,
             Arc::new(handler),
+            Arc::new(hooks),
             out,
             background.clone(),
         ));
@@ -232,6 +363,7 @@ async fn drive<P, T, E, H, Fut>(
     shared: Arc<Shared>,
     mut claimed: mpsc::UnboundedReceiver<(Arc<Claimed>, StopSignal)>,
     handler: Arc<H>,
+    hooks: Arc<Hooks<E>>,
     out: mpsc::Sender<Item<T, E>>,
     background: [AbortHandle; 3],
 ) where
@@ -253,12 +385,13 @@ async fn drive<P, T, E, H, Fut>(
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .insert(index, Arc::clone(&task));
-            let handler = Arc::clone(&handler);
+            let (handler, hooks) = (Arc::clone(&handler), Arc::clone(&hooks));
             move || {
                 attempt(
                     index,
                     Arc::clone(&task),
                     Arc::clone(&handler),
+                    Arc::clone(&hooks),
                     signal.clone(),
                 )
             }
@@ -297,11 +430,14 @@ async fn drive<P, T, E, H, Fut>(
 }
 
 /// One attempt: deserialize the payload, run the handler, and drop it if the heartbeat
-/// says so (cancelled, or the lease lost).
+/// says so (cancelled, or the lease lost). A handler's error is judged here by the hooks,
+/// inside the pool's panic isolation: a panic in `retry_if` or `retry_after` then ends
+/// the task as a panicking handler would, and never leaves an attempt unsettled.
 async fn attempt<P, T, E, H, Fut>(
     index: usize,
     task: Arc<Claimed>,
     handler: Arc<H>,
+    hooks: Arc<Hooks<E>>,
     mut signal: StopSignal,
 ) -> Result<(usize, T), AttemptEnd<E>>
 where
@@ -333,7 +469,10 @@ where
     tokio::select! {
         biased;
         stop = stopped => Err(AttemptEnd::Stopped(stop)),
-        result = work => result.map(|value| (index, value)).map_err(AttemptEnd::Failed),
+        result = work => result.map(|value| (index, value)).map_err(|error| {
+            let verdict = hooks.verdict(&error);
+            AttemptEnd::Failed(error, verdict)
+        }),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The queue against the real PostgreSQL (no mock): order, retries across workers,
-//! backoff, attempts, reprioritising, cancelling, exactly one outcome, fencing, poison.
+//! backoff, attempts, `retry_if` and `retry_after`, reprioritising, cancelling, exactly
+//! one outcome, fencing, poison.
 
 mod common;
 
@@ -7,10 +8,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use common::TestDb;
 use futures::StreamExt;
 use retry_pool_postgres::{
-    Backoff, Cancel, Error, Job, Outcome, Retry, TaskId, TaskState, Worker, WorkerStream,
+    Backoff, Cancel, Error, Job, Outcome, Retry, TaskId, TaskState, Worker, WorkerStream, sqlx,
 };
 use tokio::sync::{Notify, mpsc};
 use tokio::time::{Instant, timeout};
@@ -327,6 +329,152 @@ async fn attempts_timeouts_panics_and_bad_payloads() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_if_ends_a_refused_error_at_once_and_says_it_is_permanent() {
+    let db = TestDb::new().await;
+    let queue = &db.queue;
+    let missing = queue.push("q", "missing", 0).await.unwrap();
+    let busy = queue.push("q", "busy", 0).await.unwrap();
+    let late = queue.push("q", "late", 0).await.unwrap();
+    let handler = |job: Job<String>| async move {
+        Err::<(), _>(match (job.payload.as_str(), job.attempt) {
+            ("missing", _) => "404 missing".to_owned(),
+            ("late", 3) => "404 gone by the last attempt".to_owned(),
+            (_, attempt) => format!("503 busy on attempt {attempt}"),
+        })
+    };
+    let mut worker = Worker::new(queue, "q")
+        .concurrency(3)
+        .retry(Retry::Fifo)
+        .attempts(3)
+        .retry_if(|error: &String| !error.starts_with("404"))
+        .run(handler)
+        .unwrap();
+    let failures: HashMap<TaskId, _> = take(&mut worker, 3)
+        .await
+        .into_iter()
+        .map(|outcome| (outcome.id, outcome.result.unwrap_err()))
+        .collect();
+
+    // Refused with attempts left: over at once, and said so on the stream and in the row.
+    let refused = &failures[&missing];
+    assert!(
+        refused.is_permanent() && refused.attempts() == 1,
+        "{refused}"
+    );
+    assert_eq!(refused.error().unwrap(), "404 missing");
+    assert!(refused.to_string().contains("not retried"), "{refused}");
+    let row = db.task(missing).await;
+    assert_eq!(
+        (row.state, row.attempts, row.max_attempts, row.permanent),
+        (TaskState::Failed, 1, 3, true)
+    );
+    assert_eq!(row.last_error.as_deref(), Some("404 missing"));
+    // A transient error uses its attempts, and is not permanent.
+    let transient = &failures[&busy];
+    assert!(
+        !transient.is_permanent() && transient.attempts() == 3,
+        "{transient}"
+    );
+    let row = db.task(busy).await;
+    assert_eq!(
+        (row.state, row.attempts, row.permanent),
+        (TaskState::Failed, 3, false)
+    );
+    // Refused on the last attempt, as in the pool: the task used up its attempts.
+    assert!(!failures[&late].is_permanent() && failures[&late].attempts() == 3);
+    assert!(!db.task(late).await.permanent);
+    assert_eq!(
+        worker.stats().retried,
+        4,
+        "busy and late retried twice each"
+    );
+    finish(worker).await;
+    db.finish().await;
+}
+
+/// A 429 or a 503, with the server's `Retry-After` when it sent one.
+struct Busy {
+    retry_after: Option<Duration>,
+}
+
+impl std::fmt::Display for Busy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "busy, retry after {:?}", self.retry_after)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_delays_the_retry_by_the_hint_and_none_takes_the_backoff() {
+    let db = TestDb::new().await;
+    let queue = &db.queue;
+    let hinted = queue.push("q", "hinted", 0).await.unwrap();
+    let plain = queue.push("q", "plain", 0).await.unwrap();
+    let (hint, backoff) = (Duration::from_millis(300), Duration::from_secs(2));
+    // Each task's first start, read from its row by the failing attempt itself (the row
+    // keeps only the latest start).
+    let first_starts: Arc<Mutex<HashMap<TaskId, DateTime<Utc>>>> = Arc::default();
+    let handler = {
+        let (pool, first_starts) = (queue.pool().clone(), Arc::clone(&first_starts));
+        move |job: Job<String>| {
+            let (pool, first_starts) = (pool.clone(), Arc::clone(&first_starts));
+            async move {
+                if job.attempt > 1 {
+                    return Ok(());
+                }
+                let started = sqlx::query_scalar("SELECT started_at FROM rp_tasks WHERE id = $1")
+                    .bind(job.id.0)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                first_starts.lock().unwrap().insert(job.id, started);
+                Err(Busy {
+                    retry_after: (job.payload == "hinted").then_some(hint),
+                })
+            }
+        }
+    };
+    let mut worker = Worker::new(queue, "q")
+        .concurrency(2)
+        .retry(Retry::Lifo)
+        .attempts(2)
+        .backoff(Backoff::fixed(backoff))
+        .retry_after(|busy: &Busy| busy.retry_after)
+        .run(handler)
+        .unwrap();
+    let outcomes = take(&mut worker, 2).await;
+    assert!(outcomes.iter().all(|o| o.result.is_ok() && o.attempts == 2));
+    let first_starts = first_starts.lock().unwrap().clone();
+    // From the rows: `run_at` is the failure plus the delay, and the second attempt
+    // started once `run_at` passed.
+    let waited = async |id: TaskId| {
+        let first = first_starts[&id];
+        let row = db.task(id).await;
+        let second = row.started_at.unwrap();
+        assert!(second >= row.run_at, "claimed before its run_at");
+        (
+            (row.run_at - first).to_std().unwrap(),
+            (second - first).to_std().unwrap(),
+        )
+    };
+    let (until_run_at, until_second) = waited(hinted).await;
+    assert!(
+        until_run_at >= hint,
+        "run_at only {until_run_at:?} after the first start"
+    );
+    assert!(
+        until_second >= hint && until_second < backoff - Duration::from_millis(500),
+        "the hinted retry started {until_second:?} after the first attempt, not by the hint"
+    );
+    let (until_run_at, until_second) = waited(plain).await;
+    assert!(
+        until_run_at >= backoff && until_second >= backoff,
+        "no hint: the backoff ({until_run_at:?}, {until_second:?})"
+    );
+    finish(worker).await;
+    db.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_that_cannot_work_are_refused_with_what_to_change() {
     let db = TestDb::new().await;
     let queue = &db.queue;
@@ -345,6 +493,26 @@ async fn settings_that_cannot_work_are_refused_with_what_to_change() {
             .run(noop),
     );
     assert!(message.contains("lease"), "{message}");
+    // Like `Pool`, `retry_if` and `retry_after` decide nothing without a retry policy.
+    let message = refused(
+        Worker::new(queue, "q")
+            .retry_if(|_: &String| false)
+            .run(noop),
+    );
+    assert!(
+        message.contains("retry_if") && message.contains("Retry::Lifo"),
+        "{message}"
+    );
+    let message = refused(
+        Worker::new(queue, "q")
+            .attempts(1)
+            .retry_after(|_: &String| Some(Duration::from_secs(1)))
+            .run(noop),
+    );
+    assert!(
+        message.contains("retry_after") && message.contains("Retry::Lifo"),
+        "{message}"
+    );
     db.finish().await;
 }
 
