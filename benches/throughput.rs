@@ -8,9 +8,16 @@
 //!
 //! Options (after `--`): `--runs N` timed runs per row (default 9; the median is reported),
 //! `--tasks N` tasks per run (default 1,000,000), `--only TEXT` rows whose name contains
-//! TEXT (and the anchors, unless `--solo` too), `--concurrency 8,64` the concurrencies,
+//! TEXT (and the anchors, unless `--solo` too; with `--exact`, the row named TEXT alone),
+//! `--concurrency 8,64` the concurrencies,
 //! `--no-memory` / `--memory-only`, and `--quick` (100,000 tasks, 3 runs, for
 //! development). The whole default run takes about four and a half minutes on 2 cores.
+//!
+//! `--charts` draws the two charts of the README instead (`benches/throughput.svg`: time
+//! per task against concurrency, 8 to 65,536, for every row; `benches/memory.svg`: peak
+//! memory against the number of tasks, 10³ to 10⁷, for every memory case), from the medians
+//! of `--runs` runs of `--tasks` tasks (give `--runs 3 --tasks 200000` for a run of a few
+//! minutes); `--concurrency` replaces the chart's concurrencies.
 //!
 //! Every task is a no-op that awaits `tokio::task::yield_now()` once and returns its
 //! index. Rows run on a tokio current-thread runtime (`enable_all`, as
@@ -389,9 +396,13 @@ struct Options {
     only: Option<String>,
     /// With `--only`: leave the anchors out too (for profiling one row).
     solo: bool,
+    /// With `--only`: the row whose name is exactly TEXT, not every row containing it.
+    exact: bool,
     concurrency: Vec<usize>,
     throughput: bool,
     memory: bool,
+    /// `--charts`: the SVG charts of `benches/` instead of the tables.
+    charts: bool,
 }
 
 fn options(args: &[String]) -> Options {
@@ -400,9 +411,11 @@ fn options(args: &[String]) -> Options {
         tasks: 1_000_000,
         only: None,
         solo: false,
+        exact: false,
         concurrency: vec![8, 64, 1024],
         throughput: true,
         memory: true,
+        charts: false,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -412,6 +425,7 @@ fn options(args: &[String]) -> Options {
             "--tasks" => options.tasks = value().parse().expect("--tasks N"),
             "--only" => options.only = Some(value()),
             "--solo" => options.solo = true,
+            "--exact" => options.exact = true,
             "--concurrency" => {
                 options.concurrency = value()
                     .split(',')
@@ -424,6 +438,7 @@ fn options(args: &[String]) -> Options {
             }
             "--no-memory" => options.memory = false,
             "--memory-only" => options.throughput = false,
+            "--charts" => options.charts = true,
             // `cargo bench` passes `--bench`; anything else is ignored too.
             _ => {}
         }
@@ -477,7 +492,10 @@ fn throughput_tables(options: &Options) {
         options
             .only
             .as_ref()
-            .is_none_or(|only| row.name.contains(only.as_str()))
+            .is_none_or(|only| match options.exact {
+                true => row.name == only.as_str(),
+                false => row.name.contains(only.as_str()),
+            })
     };
     // With `--only`, the anchors come along (unless `--solo`), and so does the row that a
     // chosen row is compared with.
@@ -724,10 +742,144 @@ fn main() {
     }
     let options = options(&args);
     print_machine();
+    if options.charts {
+        charts(&options);
+        return;
+    }
     if options.throughput {
         throughput_tables(&options);
     }
     if options.memory {
         memory_table();
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The charts of the README (`--charts`).
+// ---------------------------------------------------------------------------------------
+
+/// The concurrencies of the throughput chart, unless `--concurrency` says otherwise.
+const CHART_CONCURRENCY: &[usize] = &[8, 64, 512, 4096, 32768, 65536];
+
+/// Input sizes of the memory chart.
+const CHART_SIZES: &[u64] = &[1_000, 10_000, 100_000, 1_000_000, 10_000_000];
+
+fn charts(options: &Options) {
+    let concurrency = match options.concurrency.as_slice() {
+        [8, 64, 1024] => CHART_CONCURRENCY.to_vec(),
+        chosen => chosen.to_vec(),
+    };
+    let all = rows();
+    let runtimes = (current_thread(), multi_thread());
+    let n = options.tasks;
+    // ns per task, per row and concurrency: medians over the rounds, rows interleaved.
+    let mut times = vec![vec![Vec::new(); concurrency.len()]; all.len()];
+    for round in 0..options.runs {
+        for (ci, &c) in concurrency.iter().enumerate() {
+            for (ri, row) in all.iter().enumerate() {
+                if round == 0 {
+                    measure(&runtimes, row, (n / 10).max(c as u64), c);
+                }
+                times[ri][ci].push(measure(&runtimes, row, n, c));
+            }
+        }
+        eprintln!("charts: round {}/{} done", round + 1, options.runs);
+    }
+    let series: Vec<(String, Vec<(f64, f64)>)> = all
+        .iter()
+        .zip(&mut times)
+        .map(|(row, per_c)| {
+            let points = concurrency
+                .iter()
+                .zip(per_c.iter_mut())
+                .map(|(&c, t)| (c as f64, median(t).as_secs_f64() * 1e9 / n as f64))
+                .collect();
+            (row.name.replace('`', ""), points)
+        })
+        .collect();
+    for (name, points) in &series {
+        let line: Vec<String> = points
+            .iter()
+            .map(|(c, ns)| format!("c = {c}: {ns:.0} ns"))
+            .collect();
+        println!("- {name}: {}", line.join(", "));
+    }
+    draw(
+        "benches/throughput.svg",
+        &format!(
+            "Time per task ({n} no-op tasks, median of {} runs)",
+            options.runs
+        ),
+        "concurrency",
+        "ns per task",
+        &series,
+    );
+
+    let mut memory = Vec::new();
+    for case in MEMORY_CASES {
+        let points: Vec<(f64, f64)> = CHART_SIZES
+            .iter()
+            .map(|&size| (size as f64, peak_kib(case, size).0 as f64 / 1024.0))
+            .collect();
+        let line: Vec<String> = points
+            .iter()
+            .map(|(size, mib)| format!("{size}: {mib:.2} MiB"))
+            .collect();
+        println!("- memory, {case}: {}", line.join(", "));
+        memory.push((case.to_string(), points));
+    }
+    draw(
+        "benches/memory.svg",
+        &format!("Peak memory (VmHWM), concurrency {MEMORY_CONCURRENCY}, tasks pulled lazily"),
+        "tasks",
+        "MiB",
+        &memory,
+    );
+}
+
+/// One log-log chart of `series` (name, points), as an SVG file at `path`.
+fn draw(path: &str, title: &str, x_desc: &str, y_desc: &str, series: &[(String, Vec<(f64, f64)>)]) {
+    use plotters::prelude::*;
+    let points = series.iter().flat_map(|(_, points)| points);
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in points {
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    let root = SVGBackend::new(path, (960, 600)).into_drawing_area();
+    root.fill(&WHITE).expect("an SVG");
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d((x0..x1).log_scale(), (y0 * 0.8..y1 * 1.25).log_scale())
+        .expect("a chart");
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .draw()
+        .expect("a mesh");
+    for (i, (name, points)) in series.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+            .expect("a line")
+            .label(name.as_str())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        chart
+            .draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+            .expect("points");
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .expect("a legend");
+    root.present().expect("the SVG written");
+    println!("- wrote {path}");
 }

@@ -15,10 +15,11 @@
 //!   of a turn, `2c`), and a list that grows by doubling from empty grows at most that many
 //!   times. One allocation per task would be 9,000 and 90,000.
 //! - **Nothing after the warm-up, drain included**: the goal. It holds because
-//!   `Slots::start` reserves room for every slot in the runtime's lists (`free`, `batch`
-//!   and the woken list) when it makes a slot, instead of letting them grow by doubling as
-//!   the slots drain (which is what these tests caught: `log2(c) − 2` reallocations of
-//!   `free`, and up to 2 of the swapped woken lists).
+//!   `Slots::start` reserves room in the runtime's lists when it makes a slot (`free`, one
+//!   entry per slot; `batch` and the woken list, one entry per group of 64 slots), instead
+//!   of letting them grow by doubling as the slots drain (which is what these tests
+//!   caught: `log2(c) − 2` reallocations of `free`, and up to 2 of the swapped woken
+//!   lists).
 //!
 //! ```text
 //! cargo test --test alloc

@@ -8,7 +8,6 @@ use std::task::{Context, Poll};
 use futures_core::{FusedStream, Stream};
 
 use crate::engine::{Engine, Stop};
-use crate::job::{Ended, Meta};
 use crate::pool_stream::PoolStream;
 use crate::slots::Slots;
 use crate::source::{Cancel, Source};
@@ -118,16 +117,19 @@ where
                 .slots
                 .start(meta, (self.attempt)(job.task, self.limits));
             *polls -= 1;
-            if let Poll::Ready((meta, output)) = self.slots.poll(slot) {
-                self.settle(meta, output);
-            }
+            self.poll_slot(slot);
         }
     }
 
-    fn settle(&mut self, meta: Meta, ended: Ended<A::Task, A::Result>) {
-        if let Some(outcome) = self.engine.settle(meta, ended, false) {
-            self.outcomes.push_back(outcome);
-        }
+    /// Polls the attempt in `slot` and settles it if it ended; says whether it did.
+    #[inline]
+    fn poll_slot(&mut self, slot: usize) -> bool {
+        let (engine, outcomes) = (&mut self.engine, &mut self.outcomes);
+        self.slots.poll(slot, |meta, ended| {
+            if let Some(outcome) = engine.settle(meta, ended, false) {
+                outcomes.push_back(outcome);
+            }
+        })
     }
 
     /// Carries out the cancellations asked of the source (a scheduler's handle): a
@@ -171,8 +173,7 @@ where
                     break;
                 };
                 polls -= 1;
-                if let Poll::Ready((meta, output)) = self.slots.poll(slot) {
-                    self.settle(meta, output);
+                if self.poll_slot(slot) {
                     self.fill(cx, &mut polls);
                 }
             }

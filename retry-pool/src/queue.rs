@@ -49,7 +49,11 @@ impl<S: Source> TaskQueue<S> {
     /// `Pending` means the source or a delay's timer will wake `cx`.
     #[inline]
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Job<S::Task>>> {
-        while let Poll::Ready(job) = self.delayed.poll_due(cx) {
+        // (Checked first: no call at all when nothing waits out a delay, the common case.)
+        while self.delayed.len() > 0 {
+            let Poll::Ready(job) = self.delayed.poll_due(cx) else {
+                break;
+            };
             match self.order {
                 Retry::Lifo => self.retries.push_front(job),
                 // A scheduler's line takes it back at its priority; else it runs next.

@@ -2,15 +2,21 @@
 //! ready to be polled again.
 //!
 //! Each slot is one pinned allocation made the first time it is needed and reused for
-//! every later attempt, and each slot's waker is made once with it. Waking a slot puts its
-//! number on a shared list (once, however often it is woken) and wakes the consumer. So in
-//! steady state an attempt costs no allocation beyond what the task itself allocates.
+//! every later attempt, and each slot's waker is made once with it. So in steady state an
+//! attempt costs no allocation beyond what the task itself allocates.
+//!
+//! Waking a slot sets its bit in the word of its group (64 slots a group): one atomic
+//! `fetch_or`, which also says whether the slot was already listed. Only the wake that
+//! finds its group's word empty puts the group on a shared list (under a lock, once per
+//! group and batch rather than once per wake), and only the first group listed wakes the
+//! consumer. The consumer takes the list, then each listed group's word with one `swap`,
+//! and polls the slots whose bits were set.
 
 use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -21,14 +27,22 @@ use crate::lock::lock;
 use crate::task::Panic;
 use crate::trace::{self, AttemptSpan};
 
+/// Slots per group: the bits of a word.
+const GROUP: usize = u64::BITS as usize;
+
 pub(crate) struct Slots<A> {
     slots: Vec<Slot<A>>,
     /// Numbers of the slots that hold no attempt.
     free: Vec<usize>,
+    /// One per `GROUP` slots, made with the first of them.
+    groups: Vec<Arc<Group>>,
     woken: Arc<Woken>,
-    /// Slots taken from `woken`, polled in turn; `batch[next..]` are still to be polled.
+    /// Groups taken from `woken`; `batch[next..]` are still to be looked at.
     batch: Vec<usize>,
     next: usize,
+    /// The woken slots of the group being polled: bit `i` is slot `base + i`.
+    bits: u64,
+    base: usize,
 }
 
 struct Slot<A> {
@@ -36,24 +50,30 @@ struct Slot<A> {
     meta: Meta,
     span: AttemptSpan,
     waker: Waker,
-    handle: Arc<SlotWaker>,
 }
 
-/// The slots woken since they were last polled, and the consumer to tell.
+/// The groups with a slot woken since they were last taken, and the consumer to tell.
 #[derive(Default)]
 struct Woken {
-    slots: Mutex<Vec<usize>>,
+    groups: Mutex<Vec<usize>>,
     /// Set (under the lock) when the list becomes non-empty, cleared when it is taken: lets
     /// the consumer skip the lock when nothing was woken.
     listed: AtomicBool,
     consumer: AtomicWaker,
 }
 
-struct SlotWaker {
-    slot: usize,
-    /// Set while the slot is on the woken list, so that it is listed once.
-    queued: AtomicBool,
+/// `GROUP` slots' woken bits.
+struct Group {
+    /// Bit `i`: slot `index * GROUP + i` was woken since the consumer last took the word.
+    bits: AtomicU64,
+    index: usize,
     woken: Arc<Woken>,
+}
+
+struct SlotWaker {
+    group: Arc<Group>,
+    /// The slot's bit in its group's word.
+    mask: u64,
 }
 
 impl Wake for SlotWaker {
@@ -62,22 +82,25 @@ impl Wake for SlotWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if !self.queued.swap(true, Ordering::AcqRel) {
-            let mut woken = lock(&self.woken.slots);
-            woken.push(self.slot);
-            // The consumer takes the whole list at once: only the first slot on it needs
+        let group = &*self.group;
+        // Only the wake that finds the word empty lists the group: the others find it
+        // listed (or being taken, which reads their bit too).
+        if group.bits.fetch_or(self.mask, Ordering::AcqRel) == 0 {
+            let mut groups = lock(&group.woken.groups);
+            groups.push(group.index);
+            // The consumer takes the whole list at once: only the first group on it needs
             // to tell. (Before it waits, the consumer registers, then looks at the list.)
-            if woken.len() == 1 {
-                self.woken.listed.store(true, Ordering::Release);
-                drop(woken);
-                self.woken.consumer.wake();
+            if groups.len() == 1 {
+                group.woken.listed.store(true, Ordering::Release);
+                drop(groups);
+                group.woken.consumer.wake();
             }
         }
     }
 }
 
-fn reserve_for(list: &mut Vec<usize>, slots: usize) {
-    list.reserve(slots.saturating_sub(list.len()));
+fn reserve_for(list: &mut Vec<usize>, len: usize) {
+    list.reserve(len.saturating_sub(list.len()));
 }
 
 impl<A: Future> Slots<A> {
@@ -85,9 +108,12 @@ impl<A: Future> Slots<A> {
         Slots {
             slots: Vec::new(),
             free: Vec::new(),
+            groups: Vec::new(),
             woken: Arc::default(),
             batch: Vec::new(),
             next: 0,
+            bits: 0,
+            base: 0,
         }
     }
 
@@ -100,11 +126,12 @@ impl<A: Future> Slots<A> {
     /// the consumer calls it just before it would wait, and waits only on `false`.
     pub(crate) fn register(&self, waker: &Waker) -> bool {
         self.woken.consumer.register(waker);
-        self.next < self.batch.len() || !lock(&self.woken.slots).is_empty()
+        self.bits != 0 || self.next < self.batch.len() || !lock(&self.woken.groups).is_empty()
     }
 
     /// Puts `attempt` in a free slot (making one if none is free) and returns its number.
     /// The attempt has not been polled: poll it with [`poll`](Slots::poll).
+    #[inline]
     pub(crate) fn start(&mut self, meta: Meta, attempt: A) -> usize {
         match self.free.pop() {
             Some(slot) => {
@@ -114,48 +141,74 @@ impl<A: Future> Slots<A> {
                 entry.span = trace::attempt_span(meta);
                 slot
             }
-            None => {
-                let slot = self.slots.len();
-                let handle = Arc::new(SlotWaker {
-                    slot,
-                    queued: AtomicBool::new(false),
-                    woken: Arc::clone(&self.woken),
-                });
-                self.slots.push(Slot {
-                    attempt: Box::pin(Some(attempt)),
-                    meta,
-                    span: trace::attempt_span(meta),
-                    waker: Waker::from(Arc::clone(&handle)),
-                    handle,
-                });
-                // Room for every slot on each list, made now rather than when the lists
-                // fill up in steady state.
-                let slots = self.slots.len();
-                reserve_for(&mut self.free, slots);
-                reserve_for(&mut self.batch, slots);
-                reserve_for(&mut lock(&self.woken.slots), slots);
-                slot
-            }
+            None => self.make(meta, attempt),
         }
     }
 
+    #[cold]
+    #[inline(never)]
+    fn make(&mut self, meta: Meta, attempt: A) -> usize {
+        let slot = self.slots.len();
+        if slot % GROUP == 0 {
+            self.groups.push(Arc::new(Group {
+                bits: AtomicU64::new(0),
+                index: self.groups.len(),
+                woken: Arc::clone(&self.woken),
+            }));
+            // Room for every group on each list, made now rather than when the lists fill
+            // up in steady state.
+            let groups = self.groups.len();
+            reserve_for(&mut self.batch, groups);
+            reserve_for(&mut lock(&self.woken.groups), groups);
+        }
+        let handle = Arc::new(SlotWaker {
+            group: Arc::clone(&self.groups[slot / GROUP]),
+            mask: 1 << (slot % GROUP),
+        });
+        self.slots.push(Slot {
+            attempt: Box::pin(Some(attempt)),
+            meta,
+            span: trace::attempt_span(meta),
+            waker: Waker::from(handle),
+        });
+        let slots = self.slots.len();
+        reserve_for(&mut self.free, slots);
+        slot
+    }
+
     /// The next woken slot to poll, if any.
+    #[inline]
     pub(crate) fn next_woken(&mut self) -> Option<usize> {
-        if self.next == self.batch.len() {
-            // Nothing listed: no lock. (A slot listed just now is seen by `register`.)
-            if !self.woken.listed.load(Ordering::Acquire) {
+        loop {
+            if self.bits != 0 {
+                let bit = self.bits.trailing_zeros() as usize;
+                self.bits &= self.bits - 1;
+                return Some(self.base + bit);
+            }
+            if self.next == self.batch.len() && !self.take_woken() {
                 return None;
             }
-            self.batch.clear();
-            self.next = 0;
-            let mut woken = lock(&self.woken.slots);
-            // Swapped, not taken, so that both lists keep their capacity.
-            std::mem::swap(&mut self.batch, &mut *woken);
-            self.woken.listed.store(false, Ordering::Release);
+            let group = self.batch[self.next];
+            self.next += 1;
+            // Taken, not read: a slot woken from now on is listed again.
+            self.bits = self.groups[group].bits.swap(0, Ordering::AcqRel);
+            self.base = group * GROUP;
         }
-        let slot = *self.batch.get(self.next)?;
-        self.next += 1;
-        Some(slot)
+    }
+
+    /// Takes the listed groups into `batch`; `false` when there were none.
+    fn take_woken(&mut self) -> bool {
+        // Nothing listed: no lock. (A group listed just now is seen by `register`.)
+        if !self.woken.listed.load(Ordering::Acquire) {
+            return false;
+        }
+        self.batch.clear();
+        self.next = 0;
+        let mut woken = lock(&self.woken.groups);
+        // Swapped, not taken, so that both lists keep their capacity.
+        std::mem::swap(&mut self.batch, &mut *woken);
+        self.woken.listed.store(false, Ordering::Release);
+        !self.batch.is_empty()
     }
 
     /// Drops the attempt of task `index`, if one is running, and frees its slot. Linear in
@@ -178,16 +231,20 @@ impl<A: Future> Slots<A> {
         entry.meta
     }
 
-    /// Polls the attempt in `slot`. When it ends (or panics), the slot is freed and its
-    /// output returned with the attempt's meta. A slot woken after its attempt ended is
-    /// not polled.
-    pub(crate) fn poll(&mut self, slot: usize) -> Poll<(Meta, Result<A::Output, Panic>)> {
+    /// Polls the attempt in `slot`. When it ends (or panics), the slot is freed, `ended`
+    /// is given its output with the attempt's meta, and `true` returned. A slot woken
+    /// after its attempt ended is not polled.
+    #[inline]
+    pub(crate) fn poll(
+        &mut self,
+        slot: usize,
+        ended: impl FnOnce(Meta, Result<A::Output, Panic>),
+    ) -> bool {
         let entry = &mut self.slots[slot];
-        // Cleared before the poll, so that a wake during the poll lists the slot again;
-        // acquire, to see what a waker that found the slot already listed had written.
-        entry.handle.queued.swap(false, Ordering::AcqRel);
+        // (Its woken bit was cleared when its group's word was taken, before this poll: a
+        // wake during the poll lists it again.)
         let Some(attempt) = entry.attempt.as_mut().as_pin_mut() else {
-            return Poll::Pending;
+            return false;
         };
         let mut cx = Context::from_waker(&entry.waker);
         let polled = {
@@ -196,11 +253,12 @@ impl<A: Future> Slots<A> {
             catch_unwind(AssertUnwindSafe(|| attempt.poll(&mut cx)))
         };
         let output = match polled {
-            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Pending) => return false,
             Ok(Poll::Ready(output)) => Ok(output),
             Err(panic) => Err(panic),
         };
-        Poll::Ready((self.release(slot), output))
+        ended(self.release(slot), output);
+        true
     }
 }
 
