@@ -7,13 +7,12 @@
 //! guard (task, attempt, owner, `running`), so fencing and the one outcome per task are
 //! those of [`lease::complete`].
 
+use sqlx::PgPool;
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::lease;
-use crate::shared::Shared;
 use crate::task::{TaskId, TaskState};
 
 /// The most results one statement writes.
@@ -61,7 +60,12 @@ impl Completions {
 
 /// Writes batches until aborted (with the worker's other background tasks, once every
 /// attempt is settled).
-pub(crate) async fn run(shared: Arc<Shared>, mut requests: mpsc::UnboundedReceiver<Request>) {
+/// `pool` and `owner` are the worker's: the writer needs nothing else of it.
+pub(crate) async fn run(
+    pool: PgPool,
+    owner: String,
+    mut requests: mpsc::UnboundedReceiver<Request>,
+) {
     let mut batch = Vec::new();
     while let Some(first) = requests.recv().await {
         batch.push(first);
@@ -71,16 +75,16 @@ pub(crate) async fn run(shared: Arc<Shared>, mut requests: mpsc::UnboundedReceiv
                 Err(_) => break,
             }
         }
-        write(&shared, std::mem::take(&mut batch)).await;
+        write(&pool, &owner, std::mem::take(&mut batch)).await;
     }
 }
 
-async fn write(shared: &Shared, batch: Vec<Request>) {
+async fn write(pool: &PgPool, owner: &str, batch: Vec<Request>) {
     let rows: Vec<(TaskId, u32, &str)> = batch
         .iter()
         .map(|request| (request.id, request.attempt, request.outcome.as_str()))
         .collect();
-    match lease::complete_many(&shared.pool, &shared.owner, &rows).await {
+    match lease::complete_many(pool, owner, &rows).await {
         Ok(written) => {
             let written: HashMap<(TaskId, u32), TaskState> = written
                 .into_iter()
@@ -95,14 +99,9 @@ async fn write(shared: &Shared, batch: Vec<Request>) {
             // One bad row (an outcome PostgreSQL's jsonb refuses) must not fail the
             // others, and each waiter needs an error of its own: write them one by one.
             let writes = batch.into_iter().map(|request| async move {
-                let answer = lease::complete(
-                    &shared.pool,
-                    request.id,
-                    request.attempt,
-                    &shared.owner,
-                    &request.outcome,
-                )
-                .await;
+                let answer =
+                    lease::complete(pool, request.id, request.attempt, owner, &request.outcome)
+                        .await;
                 let _ = request.reply.send(answer);
             });
             futures::future::join_all(writes).await;

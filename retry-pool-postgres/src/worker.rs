@@ -319,7 +319,11 @@ impl<If, After> Worker<If, After> {
         };
         let heartbeat = runtime.spawn(heartbeat::run(Arc::clone(&shared), report));
         let listener = runtime.spawn(wakeup::run(Arc::clone(&shared)));
-        let completer = runtime.spawn(completer::run(Arc::clone(&shared), requests));
+        let completer = runtime.spawn(completer::run(
+            shared.pool.clone(),
+            shared.owner.clone(),
+            requests,
+        ));
         let claims = runtime.spawn(claimer::run(Arc::clone(&shared), attempts, out.clone()));
         let background = [
             heartbeat.abort_handle(),
