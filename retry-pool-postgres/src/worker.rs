@@ -19,7 +19,7 @@ use tokio::task::{AbortHandle, JoinSet};
 
 use crate::claimer::{self, Item};
 use crate::held::{Held, Stop, StopSignal};
-use crate::hooks::{EveryError, Hooks, NoHint, RetryAfter, RetryAfterFn, RetryIf, RetryIfFn};
+use crate::hooks;
 use crate::job::Job;
 use crate::lease::Claimed;
 use crate::outcome::Outcome;
@@ -29,6 +29,7 @@ use crate::settle::{AttemptEnd, settle};
 use crate::shared::Shared;
 use crate::worker_stats::{Counters, WorkerStats};
 use crate::{Error, completer, heartbeat, wakeup};
+use retry_pool::hooks::{EveryError, Hooks, NoHint, RetryAfter, RetryAfterFn, RetryIf, RetryIfFn};
 
 /// A worker's settings for one queue: a builder, like [`Pool`]'s, ended by
 /// [`run`](Worker::run).
@@ -289,7 +290,7 @@ impl<If, After> Worker<If, After> {
             self.timeout,
             self.lease,
             self.poll,
-            &hooks.given(),
+            &hooks::given(&hooks),
         )?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             Error::Settings("Worker::run needs a tokio runtime: call it from async code".into())
@@ -474,7 +475,7 @@ where
         biased;
         stop = stopped => Err(AttemptEnd::Stopped(stop)),
         result = work => result.map(|value| (index, value)).map_err(|error| {
-            let verdict = hooks.verdict(&error);
+            let verdict = hooks::verdict(&hooks, &error);
             AttemptEnd::Failed(error, verdict)
         }),
     }

@@ -3,7 +3,9 @@
 //! ([`Pool::retry_after`](crate::Pool::retry_after)).
 //!
 //! Both are shared functions of the tasks' error type, checked where they are given and
-//! called only when an attempt fails.
+//! called only when an attempt fails. The types here name a configured pool
+//! (`Pool<RetryIfFn<io::Error>>`), and let code that decides retries of its own (a durable
+//! queue's worker) keep the same settings: [`Hooks`] asks them.
 
 use std::fmt;
 use std::sync::Arc;
@@ -25,22 +27,26 @@ pub struct RetryIfFn<E>(Pred<E>);
 pub struct RetryAfterFn<E>(Hint<E>);
 
 impl<E> RetryIfFn<E> {
-    pub(crate) fn new(pred: impl Fn(&E) -> bool + Send + Sync + 'static) -> Self {
+    /// `pred` as a `retry_if` setting.
+    pub fn new(pred: impl Fn(&E) -> bool + Send + Sync + 'static) -> Self {
         RetryIfFn(Arc::new(pred))
     }
 }
 
 impl<E> RetryAfterFn<E> {
-    pub(crate) fn new(hint: impl Fn(&E) -> Option<Duration> + Send + Sync + 'static) -> Self {
+    /// `hint` as a `retry_after` setting.
+    pub fn new(hint: impl Fn(&E) -> Option<Duration> + Send + Sync + 'static) -> Self {
         RetryAfterFn(Arc::new(hint))
     }
 }
 
-type Pred<E> = Arc<dyn Fn(&E) -> bool + Send + Sync>;
-type Hint<E> = Arc<dyn Fn(&E) -> Option<Duration> + Send + Sync>;
+/// A shared `retry_if` predicate.
+pub type Pred<E> = Arc<dyn Fn(&E) -> bool + Send + Sync>;
+/// A shared `retry_after` hint.
+pub type Hint<E> = Arc<dyn Fn(&E) -> Option<Duration> + Send + Sync>;
 
-/// A `retry_if` setting that applies to errors of type `E`. (`pub` only as a bound of the
-/// builder's entry points; not exported.)
+/// A `retry_if` setting that applies to errors of type `E`: [`EveryError`] or
+/// [`RetryIfFn<E>`].
 #[diagnostic::on_unimplemented(
     message = "this `retry_if` does not take the tasks' error type `{E}`",
     label = "the tasks fail with `{E}`",
@@ -51,8 +57,8 @@ pub trait RetryIf<E> {
     fn into_pred(self) -> Option<Pred<E>>;
 }
 
-/// A `retry_after` setting that applies to errors of type `E`. (`pub` only as a bound of
-/// the builder's entry points; not exported.)
+/// A `retry_after` setting that applies to errors of type `E`: [`NoHint`] or
+/// [`RetryAfterFn<E>`].
 #[diagnostic::on_unimplemented(
     message = "this `retry_after` does not take the tasks' error type `{E}`",
     label = "the tasks fail with `{E}`",
@@ -87,29 +93,42 @@ impl<E> RetryAfter<E> for RetryAfterFn<E> {
     }
 }
 
-/// The hooks as the engine calls them.
-pub(crate) struct Hooks<E> {
+/// The `retry_if` and `retry_after` settings, as a pool (or a queue's worker) asks them
+/// when an attempt fails.
+pub struct Hooks<E> {
     pred: Option<Pred<E>>,
     hint: Option<Hint<E>>,
 }
 
 impl<E> Hooks<E> {
-    pub(crate) fn new(retry_if: impl RetryIf<E>, retry_after: impl RetryAfter<E>) -> Self {
+    /// The settings, as given to the builder.
+    pub fn new(retry_if: impl RetryIf<E>, retry_after: impl RetryAfter<E>) -> Self {
         Hooks {
             pred: retry_if.into_pred(),
             hint: retry_after.into_hint(),
         }
     }
 
-    /// Whether `error` is worth a retry.
+    /// Whether a `retry_if` was given.
+    pub fn has_retry_if(&self) -> bool {
+        self.pred.is_some()
+    }
+
+    /// Whether a `retry_after` was given.
+    pub fn has_retry_after(&self) -> bool {
+        self.hint.is_some()
+    }
+
+    /// Whether `error` is worth a retry (always, without a `retry_if`).
     #[inline]
-    pub(crate) fn retry_if(&self, error: &E) -> bool {
+    pub fn retry_if(&self, error: &E) -> bool {
         self.pred.as_ref().is_none_or(|pred| pred(error))
     }
 
-    /// How long `error` says to wait before the retry, if it says.
+    /// How long `error` says to wait before the retry, if it says (never, without a
+    /// `retry_after`).
     #[inline]
-    pub(crate) fn retry_after(&self, error: &E) -> Option<Duration> {
+    pub fn retry_after(&self, error: &E) -> Option<Duration> {
         self.hint.as_ref().and_then(|hint| hint(error))
     }
 }

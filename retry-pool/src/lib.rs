@@ -124,7 +124,9 @@
 //! - [`Pool::retry_throttle`] is gRPC's retry throttling: while too many attempts fail,
 //!   failed tasks give up instead of piling retries onto a dependency that is down.
 //!
-//! In the attribute: `retry_if = path`, `retry_after = path`, `rate = "100/s"`,
+//! The types of these settings (to name a configured `Pool`, or to ask them in code that
+//! decides retries of its own) are in [`hooks`]. In the attribute: `retry_if = path`,
+//! `retry_after = path`, `rate = "100/s"`,
 //! `retry_throttle = (10, 0.1)`. A `#[pooled]` body may evaluate to a
 //! [`Stream`](futures_core::Stream) of tasks, so work discovered while the pool runs (the
 //! links of a crawled page) can be fed back through a channel.
@@ -223,7 +225,7 @@ mod backoff;
 mod engine;
 mod failure;
 mod handle;
-mod hooks;
+pub mod hooks;
 mod idle;
 mod in_place;
 mod job;
