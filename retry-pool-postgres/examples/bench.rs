@@ -43,6 +43,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use futures::StreamExt;
+use retry_pool_postgres::database_url;
 use retry_pool_postgres::sqlx::postgres::PgConnectOptions;
 use retry_pool_postgres::sqlx::{self, Connection, Executor, PgConnection, PgPool, Row};
 use retry_pool_postgres::{Job, Queue, Retry, Worker};
@@ -62,11 +63,6 @@ const DONE_POLL: Duration = Duration::from_millis(20);
 struct Noop {
     #[serde(default)]
     p: i64,
-}
-
-fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
 /// `url` with its database replaced by `database` (for node, which takes a URL).

@@ -26,6 +26,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use futures::StreamExt;
+use retry_pool_postgres::database_url;
 use retry_pool_postgres::sqlx::postgres::PgConnectOptions;
 use retry_pool_postgres::sqlx::{Connection, Executor, PgConnection};
 use retry_pool_postgres::{Backoff, Job, Queue, Retry, TaskState, Worker};
@@ -40,11 +41,6 @@ const QUEUE: &str = "crawl";
 struct Page {
     n: u64,
     url: String,
-}
-
-fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
 #[tokio::main]

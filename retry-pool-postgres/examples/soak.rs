@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use futures::StreamExt;
+use retry_pool_postgres::database_url;
 use retry_pool_postgres::sqlx::postgres::PgConnectOptions;
 use retry_pool_postgres::sqlx::{self, Connection, Executor, PgConnection, PgPool, Row};
 use retry_pool_postgres::{Backoff, Job, Queue, Retry, Worker};
@@ -46,11 +47,6 @@ struct Task {
     n: u64,
     /// Attempts that fail before one succeeds.
     fails: u32,
-}
-
-fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
 #[tokio::main]

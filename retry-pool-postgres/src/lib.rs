@@ -19,9 +19,7 @@
 //! struct Page { url: String }
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! let url = std::env::var("DATABASE_URL")
-//!     .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-//! let queue = Queue::connect(&url).await?;
+//! let queue = Queue::connect(&retry_pool_postgres::database_url()).await?;
 //!
 //! // A producer (any process): push, reprioritise, cancel, read.
 //! let pages = [Page { url: "https://example.com/a".into() }, Page { url: "https://example.com/b".into() }];
@@ -71,6 +69,7 @@
 
 mod claimer;
 mod completer;
+mod database_url;
 mod error;
 mod heartbeat;
 mod held;
@@ -88,6 +87,7 @@ mod wakeup;
 mod worker;
 mod worker_stats;
 
+pub use database_url::{DEFAULT_DATABASE_URL, database_url};
 pub use error::Error;
 pub use job::Job;
 pub use outcome::{Outcome, TaskFailure};

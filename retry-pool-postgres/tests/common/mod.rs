@@ -6,15 +6,10 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use retry_pool_postgres::database_url;
 use retry_pool_postgres::sqlx::postgres::PgConnectOptions;
 use retry_pool_postgres::sqlx::{Connection, Executor, PgConnection};
 use retry_pool_postgres::{Queue, TaskId, TaskInfo};
-
-/// `DATABASE_URL`, or the project's PostgreSQL on 127.0.0.1.
-pub fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
 
 /// A database made for one test, dropped by [`TestDb::finish`].
 pub struct TestDb {
