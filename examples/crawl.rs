@@ -290,14 +290,8 @@ impl fmt::Display for FetchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FetchError::Status(status) => write!(f, "HTTP {status}"),
-            FetchError::Transport(error) => {
-                // reqwest says which request failed; its innermost cause says why.
-                let mut cause: &dyn Error = error;
-                while let Some(source) = cause.source() {
-                    cause = source;
-                }
-                write!(f, "{cause}")
-            }
+            // reqwest says which request failed; its innermost cause says why.
+            FetchError::Transport(error) => write!(f, "{}", support::innermost_cause(error)),
         }
     }
 }
@@ -333,30 +327,16 @@ struct Flags {
 }
 
 impl Flags {
-    fn parse(mut args: impl Iterator<Item = String>) -> Result<Flags, String> {
+    fn parse(args: impl Iterator<Item = String>) -> Result<Flags, String> {
         let mut flags = Flags {
             concurrency: 16,
             failure_rate: 0.3,
             pages: 300,
             seed: 1,
         };
-        while let Some(arg) = args.next() {
-            if arg == "-h" || arg == "--help" {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            let (name, value) = match arg.split_once('=') {
-                Some((name, value)) => (name.to_string(), Some(value.to_string())),
-                None => (arg, None),
-            };
-            if !["--concurrency", "--pages", "--seed", "--failure-rate"].contains(&&*name) {
-                return Err(format!("unknown flag {name}"));
-            }
-            let value = match value.or_else(|| args.next()) {
-                Some(value) => value,
-                None => return Err(format!("{name} needs a value")),
-            };
-            let invalid = || format!("invalid value for {name}: {value:?}");
+        let known = ["--concurrency", "--pages", "--seed", "--failure-rate"];
+        for (name, value) in support::flags::parse(args, &known, USAGE)? {
+            let invalid = || support::flags::invalid(&name, &value);
             match name.as_str() {
                 "--concurrency" => flags.concurrency = value.parse().map_err(|_| invalid())?,
                 "--pages" => flags.pages = value.parse().map_err(|_| invalid())?,
@@ -368,7 +348,7 @@ impl Flags {
                     }
                     .map_err(|_| invalid())?;
                 }
-                _ => unreachable!("checked above"),
+                _ => unreachable!("checked by flags::parse"),
             }
         }
         if flags.concurrency == 0 {

@@ -114,35 +114,22 @@ struct Flags {
 }
 
 impl Flags {
-    fn parse(mut args: impl Iterator<Item = String>) -> Result<Flags, String> {
+    fn parse(args: impl Iterator<Item = String>) -> Result<Flags, String> {
         let mut flags = Flags {
             concurrency: 8,
             rate: (50, Duration::from_secs(1)),
             pages: 80,
             seed: 1,
         };
-        while let Some(arg) = args.next() {
-            if arg == "-h" || arg == "--help" {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            let (name, value) = match arg.split_once('=') {
-                Some((name, value)) => (name.to_string(), Some(value.to_string())),
-                None => (arg, None),
-            };
-            if !["--concurrency", "--rate", "--pages", "--seed"].contains(&&*name) {
-                return Err(format!("unknown flag {name}"));
-            }
-            let Some(value) = value.or_else(|| args.next()) else {
-                return Err(format!("{name} needs a value"));
-            };
-            let invalid = || format!("invalid value for {name}: {value:?}");
+        let known = ["--concurrency", "--rate", "--pages", "--seed"];
+        for (name, value) in support::flags::parse(args, &known, USAGE)? {
+            let invalid = || support::flags::invalid(&name, &value);
             match name.as_str() {
                 "--concurrency" => flags.concurrency = value.parse().map_err(|_| invalid())?,
                 "--rate" => flags.rate = parse_rate(&value).ok_or_else(invalid)?,
                 "--pages" => flags.pages = value.parse().map_err(|_| invalid())?,
                 "--seed" => flags.seed = value.parse().map_err(|_| invalid())?,
-                _ => unreachable!("checked above"),
+                _ => unreachable!("checked by flags::parse"),
             }
         }
         if flags.concurrency == 0 || flags.pages == 0 {

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests, the examples and the benchmarks.
 
 pub mod counting;
+pub mod flags;
 pub mod flaky_server;
 pub mod link_graph;
 mod serving;
@@ -95,4 +96,16 @@ pub fn quiet_panics(prefix: &'static str) {
             report(info);
         }
     }));
+}
+
+/// The innermost cause of `error`: what an HTTP client's error chain says went wrong in the
+/// end (its outer layers say which request failed).
+pub fn innermost_cause<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> &'a (dyn std::error::Error + 'static) {
+    let mut cause = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause
 }

@@ -460,14 +460,8 @@ impl fmt::Display for FetchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FetchError::Status { status, .. } => write!(f, "HTTP {status}"),
-            FetchError::Transport(error) => {
-                // reqwest says which request failed; its innermost cause says why.
-                let mut cause: &dyn Error = error;
-                while let Some(source) = cause.source() {
-                    cause = source;
-                }
-                write!(f, "{cause}")
-            }
+            // reqwest says which request failed; its innermost cause says why.
+            FetchError::Transport(error) => write!(f, "{}", support::innermost_cause(error)),
         }
     }
 }
