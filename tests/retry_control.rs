@@ -517,30 +517,24 @@ async fn the_scheduler_keeps_retry_control() {
             ),
             task(&log, 2, &[], Duration::ZERO),
         ];
-        let mut outcomes: Vec<(usize, Outcome)> = Vec::new();
-        if spawn {
-            let (handle, done) = pool.spawn_scheduler();
-            for task in tasks {
-                handle.try_submit(task, 0).unwrap();
+        let (handle, done) = match spawn {
+            true => {
+                let (handle, done) = pool.spawn_scheduler();
+                (handle, done.boxed_local())
             }
-            handle.close();
-            outcomes.extend(
-                done.map(|(id, outcome)| (id.get(), outcome))
-                    .collect::<Vec<_>>()
-                    .await,
-            );
-        } else {
-            let (handle, done) = pool.scheduler();
-            for task in tasks {
-                handle.try_submit(task, 0).unwrap();
+            false => {
+                let (handle, done) = pool.scheduler();
+                (handle, done.boxed_local())
             }
-            handle.close();
-            outcomes.extend(
-                done.map(|(id, outcome)| (id.get(), outcome))
-                    .collect::<Vec<_>>()
-                    .await,
-            );
+        };
+        for task in tasks {
+            handle.try_submit(task, 0).unwrap();
         }
+        handle.close();
+        let mut outcomes: Vec<(usize, Outcome)> = done
+            .map(|(id, outcome)| (id.get(), outcome))
+            .collect()
+            .await;
         outcomes.sort_by_key(|&(id, _)| id);
         assert!(
             outcomes[0].1.as_ref().unwrap_err().is_permanent(),
