@@ -29,7 +29,7 @@ use crate::lock::lock;
 use crate::pool_stream::PoolStream;
 use crate::source::{Cancel, Source};
 use crate::stats::{Counters, Stats};
-use crate::task::{Attempt, Handback, Limits, Outcome, Panic, TaskResult};
+use crate::task::{Attempt, Limits, Outcome, Panic, TaskResult};
 
 /// The most outcomes buffered for a slow consumer, whatever the concurrency.
 const MAX_BUFFER: usize = 1 << 16;
@@ -360,16 +360,46 @@ where
     <A::Result as TaskResult>::Ok: Send + 'static,
     <A::Result as TaskResult>::Err: Send + 'static,
 {
-    /// Settles an attempt that ended in `slot`, and starts the next task in its place.
-    fn ended(self: &Arc<Self>, slot: usize, ended: Ended<A::Task, A::Result>) {
+    /// Settles the attempt that ended in lane `slot`: the next task for the lane to run,
+    /// or `None` when the lane ends (nothing to start now, or the lane is being aborted).
+    fn ended(
+        self: &Arc<Self>,
+        slot: usize,
+        ended: Ended<A::Task, A::Result>,
+    ) -> Option<(Meta, A::Task)> {
         self.with_core(|core, aborts| {
-            let (meta, cancelled) = core.running.release(slot);
+            // Not running anything while it settles: a cancellation carried out now must
+            // not find the lane by the task it ran.
+            let (meta, cancelled) = core.running.pause(slot);
             core.idle = false;
             if let Some(outcome) = core.engine.settle(meta, ended, cancelled) {
                 core.finished.push_back(outcome);
             }
-            self.fill(core, aborts);
-        });
+            let mut cx = Context::from_waker(&self.driver_waker);
+            if S::CANCELS {
+                self.cancel(core, &mut cx, aborts);
+            }
+            // A lane whose attempt was cancelled is about to be aborted: it ends here
+            // rather than have the abort land on its next attempt.
+            let next = match cancelled {
+                true => None,
+                false => self.next_job(core, &mut cx),
+            };
+            let next = match next {
+                Some(job) => {
+                    let meta = job.next_attempt();
+                    core.running.resume(slot, meta);
+                    Some((meta, job.task))
+                }
+                None => {
+                    core.running.release(slot);
+                    None
+                }
+            };
+            self.fill(core, &mut cx);
+            next
+        })
+        .flatten()
     }
 
     /// What the driver does when woken: settles the attempts aborted for a cancellation,
@@ -381,39 +411,49 @@ where
         };
         self.with_core(|core, aborts| {
             for slot in aborted {
-                let (meta, _) = core.running.release(slot);
+                let (meta, _) = core.running.pause(slot);
+                core.running.release(slot);
                 core.idle = false;
                 let outcome = core.engine.aborted(meta);
                 core.finished.push_back(outcome);
             }
             core.stalled = false;
-            self.fill(core, aborts);
+            let mut cx = Context::from_waker(&self.driver_waker);
+            if S::CANCELS {
+                self.cancel(core, &mut cx, aborts);
+            }
+            self.fill(core, &mut cx);
+            core.is_done()
         })
+        .unwrap_or(true)
     }
 
     /// Runs `change` on the core, then wakes the consumer if it has something to take.
     /// A panic in it (from the source or a hook) stops the pool and goes to the consumer.
-    /// True once the pool has nothing left to do.
-    fn with_core(
+    /// `None` when the pool is stopped, or `change` panicked.
+    fn with_core<T>(
         &self,
-        change: impl FnOnce(&mut Core<S, A::Result>, &mut Vec<AbortHandle>),
-    ) -> bool {
+        change: impl FnOnce(&mut Core<S, A::Result>, &mut Vec<AbortHandle>) -> T,
+    ) -> Option<T> {
         let mut aborts = Vec::new();
-        let (consumer, done) = {
+        let (changed, consumer) = {
             let mut core = lock(&self.core);
             if self.closed.load(Ordering::Acquire) {
-                return true;
+                return None;
             }
             let core = &mut *core;
-            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| change(core, &mut aborts))) {
-                self.closed.store(true, Ordering::Release);
-                core.panic = Some(panic);
-                let handles = core.running.take_handles();
-                aborts.extend(handles.iter().map(JoinHandle::abort_handle));
-            }
-            let done = core.panic.is_some() || core.is_done();
-            let news = done || !core.finished.is_empty();
-            (news.then(|| core.consumer.take()).flatten(), done)
+            let changed = match catch_unwind(AssertUnwindSafe(|| change(core, &mut aborts))) {
+                Ok(changed) => Some(changed),
+                Err(panic) => {
+                    self.closed.store(true, Ordering::Release);
+                    core.panic = Some(panic);
+                    let handles = core.running.take_handles();
+                    aborts.extend(handles.iter().map(JoinHandle::abort_handle));
+                    None
+                }
+            };
+            let news = core.panic.is_some() || !core.finished.is_empty() || core.is_done();
+            (changed, news.then(|| core.consumer.take()).flatten())
         };
         // Outside the lock, though neither runs the user's code: an abort only flags the
         // task, and the consumer's waker is the runtime's.
@@ -423,51 +463,54 @@ where
         if let Some(consumer) = consumer {
             consumer.wake();
         }
-        done
+        changed
     }
 
-    /// Starts tasks while a slot is free and few enough outcomes wait; first carries out
-    /// the source's cancellations, if it can have any.
-    ///
-    /// Spawning under the lock keeps an attempt and its handle in step (one lock per
-    /// attempt, measured cheaper than spawning outside and recording the handle after).
-    /// It cannot deadlock: an attempt dropped at once (a runtime shutting down) reports to
-    /// `aborted`, never to the core.
-    fn fill(self: &Arc<Self>, core: &mut Core<S, A::Result>, aborts: &mut Vec<AbortHandle>) {
-        let mut cx = Context::from_waker(&self.driver_waker);
-        if S::CANCELS {
-            self.cancel(core, &mut cx, aborts);
-        }
+    /// The next task to start, if a lane is free, few enough outcomes wait and one is
+    /// ready; counted as running from here on.
+    fn next_job(
+        &self,
+        core: &mut Core<S, A::Result>,
+        cx: &mut Context<'_>,
+    ) -> Option<Job<A::Task>> {
         while core.running.len < self.concurrency && !core.idle {
             if core.finished.len() >= self.buffer {
                 core.stalled = true;
-                return;
+                return None;
             }
-            match core.engine.poll_next(&mut cx) {
-                Poll::Ready(Some(job)) => self.start(&mut core.running, job),
+            match core.engine.poll_next(cx) {
+                Poll::Ready(Some(job)) => return Some(job),
                 Poll::Ready(None) => core.idle = true,
-                Poll::Pending => return,
+                Poll::Pending => return None,
             }
+        }
+        None
+    }
+
+    /// Spawns a lane for every task that can start now.
+    ///
+    /// Spawning under the lock keeps a lane and its handle in step. It cannot deadlock: a
+    /// lane dropped at once (a runtime shutting down) reports to `aborted`, never to the
+    /// core.
+    fn fill(self: &Arc<Self>, core: &mut Core<S, A::Result>, cx: &mut Context<'_>) {
+        while let Some(job) = self.next_job(core, cx) {
+            let meta = job.next_attempt();
+            let attempt = traced((self.attempt)(job.task, self.limits), meta);
+            let slot = core.running.take(meta);
+            let lane = Lane {
+                attempt: Some(attempt),
+                guard: Guard {
+                    shared: Arc::clone(self),
+                    slot,
+                    ended: false,
+                },
+            };
+            core.running.slots[slot].handle = Some(tokio::spawn(lane));
         }
     }
 
-    /// Spawns an attempt of `job` in a free slot.
-    fn start(self: &Arc<Self>, running: &mut Running, job: Job<A::Task>) {
-        let meta = job.next_attempt();
-        let attempt = (self.attempt)(job.task, self.limits);
-        #[cfg(feature = "tracing")]
-        let attempt = tracing::Instrument::instrument(attempt, crate::trace::attempt_span(meta));
-        let slot = running.take(meta);
-        let guard = Guard {
-            shared: Arc::clone(self),
-            slot,
-            reported: false,
-        };
-        running.slots[slot].handle = Some(tokio::spawn(SpawnedAttempt { attempt, guard }));
-    }
-
-    /// Carries out the cancellations asked of the source: a running attempt is aborted,
-    /// and its task reported when the attempt has been dropped.
+    /// Carries out the cancellations asked of the source: a running attempt is aborted
+    /// with its lane, and its task reported when the attempt has been dropped.
     fn cancel(
         &self,
         core: &mut Core<S, A::Result>,
@@ -527,33 +570,37 @@ where
     }
 }
 
-/// The attempts running, each in a numbered slot.
+/// The lanes, each in a numbered slot.
 #[derive(Default)]
 struct Running {
     slots: Vec<Slot>,
-    /// Numbers of the slots that hold no attempt.
+    /// Numbers of the slots that hold no lane.
     free: Vec<usize>,
+    /// Lanes running an attempt.
     len: usize,
 }
 
 struct Slot {
+    /// The attempt the lane runs.
     meta: Meta,
-    /// To abort the attempt; `None` while the slot is free.
+    /// Whether it runs one: not while it settles the last.
+    busy: bool,
+    /// To abort the lane; `None` while the slot is free.
     handle: Option<JoinHandle<()>>,
     /// Aborted for a cancellation: if it ended first, it still ends its task as cancelled.
     cancelled: bool,
 }
 
 impl Running {
-    /// A free slot for an attempt about to be spawned.
+    /// A free slot for a lane about to be spawned to run `meta`.
     fn take(&mut self, meta: Meta) -> usize {
-        self.len += 1;
         let slot = Slot {
             meta,
+            busy: false,
             handle: None,
             cancelled: false,
         };
-        match self.free.pop() {
+        let index = match self.free.pop() {
             Some(index) => {
                 self.slots[index] = slot;
                 index
@@ -562,26 +609,42 @@ impl Running {
                 self.slots.push(slot);
                 self.slots.len() - 1
             }
-        }
+        };
+        self.resume(index, meta);
+        index
     }
 
-    /// Frees the slot of an attempt that ended: its meta, and whether it was cancelled.
-    fn release(&mut self, index: usize) -> (Meta, bool) {
+    /// The lane in `index` runs `meta` now.
+    fn resume(&mut self, index: usize, meta: Meta) {
         let slot = &mut self.slots[index];
-        slot.handle = None;
-        self.free.push(index);
+        slot.meta = meta;
+        slot.busy = true;
+        slot.cancelled = false;
+        self.len += 1;
+    }
+
+    /// The lane in `index` ended its attempt: its meta, and whether it was cancelled.
+    fn pause(&mut self, index: usize) -> (Meta, bool) {
+        let slot = &mut self.slots[index];
+        slot.busy = false;
         self.len -= 1;
         (slot.meta, slot.cancelled)
+    }
+
+    /// The lane in `index` has ended: frees its slot.
+    fn release(&mut self, index: usize) {
+        self.slots[index].handle = None;
+        self.free.push(index);
     }
 
     /// The slot of task `index`'s running attempt. Linear: cancellations are rare.
     fn find(&mut self, index: usize) -> Option<&mut Slot> {
         self.slots
             .iter_mut()
-            .find(|slot| slot.handle.is_some() && slot.meta.index == index)
+            .find(|slot| slot.busy && slot.meta.index == index)
     }
 
-    /// The handles of every running attempt, to abort them all.
+    /// The handles of every lane, to abort them all.
     fn take_handles(&mut self) -> Vec<JoinHandle<()>> {
         self.slots
             .iter_mut()
@@ -590,21 +653,43 @@ impl Running {
     }
 }
 
+/// An attempt as a lane runs it: in its span, with the `tracing` feature.
+#[cfg(feature = "tracing")]
+type Traced<A> = tracing::instrument::Instrumented<A>;
+
+#[cfg(not(feature = "tracing"))]
+type Traced<A> = A;
+
+#[cfg(feature = "tracing")]
+fn traced<A>(attempt: A, meta: Meta) -> Traced<A> {
+    tracing::Instrument::instrument(attempt, crate::trace::attempt_span(meta))
+}
+
+#[cfg(not(feature = "tracing"))]
+#[inline(always)]
+fn traced<A>(attempt: A, _: Meta) -> Traced<A> {
+    attempt
+}
+
+/// Attempts a lane runs in one poll at most, when they end without waiting: then it
+/// yields, so that it cannot keep its worker from other tasks.
+const ATTEMPTS_PER_POLL: usize = 16;
+
 pin_project! {
-    /// One attempt as a tokio task: runs the attempt, catching a panic, and hands how it
-    /// ended to the pool.
-    struct SpawnedAttempt<F, S: Source, A: Attempt> {
+    /// A tokio task that runs attempts one after another: each ended attempt is settled
+    /// and the next task started in its place, with no task spawned in between. It ends
+    /// when nothing can start.
+    struct Lane<S: Source, A: Attempt> {
         #[pin]
-        attempt: F,
+        attempt: Option<Traced<A>>,
         // After the attempt, so dropped after it: a cancelled attempt has let go of what
         // it held by the time its task is reported.
         guard: Guard<S, A>,
     }
 }
 
-impl<F, S, A> Future for SpawnedAttempt<F, S, A>
+impl<S, A> Future for Lane<S, A>
 where
-    F: Future<Output = Handback<A::Task, A::Result>>,
     S: Source<Task = A::Task> + Send + 'static,
     A: Attempt + Send + 'static,
     A::Task: Send + 'static,
@@ -615,33 +700,52 @@ where
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.project();
+        let mut this = self.project();
+        let shared = &this.guard.shared;
         // Spawned before the stream was dropped but not started then: it never starts,
         // and the stream's drop aborts it.
-        if this.guard.shared.closed.load(Ordering::Acquire) {
+        if shared.closed.load(Ordering::Acquire) {
             return Poll::Pending;
         }
-        let ended = match catch_unwind(AssertUnwindSafe(|| this.attempt.poll(cx))) {
-            Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(handback)) => Ok(handback),
-            Err(panic) => Err(panic),
-        };
-        this.guard.reported = true;
-        this.guard.shared.ended(this.guard.slot, ended);
-        Poll::Ready(())
+        for _ in 0..ATTEMPTS_PER_POLL {
+            let Some(attempt) = this.attempt.as_mut().as_pin_mut() else {
+                return Poll::Ready(());
+            };
+            let ended = match catch_unwind(AssertUnwindSafe(|| attempt.poll(cx))) {
+                Ok(Poll::Pending) => return Poll::Pending,
+                Ok(Poll::Ready(handback)) => Ok(handback),
+                Err(panic) => Err(panic),
+            };
+            // What is left of a finished attempt goes before its task is settled; the
+            // drop of a panicked one may panic too.
+            let _ = catch_unwind(AssertUnwindSafe(|| this.attempt.set(None)));
+            match shared.ended(this.guard.slot, ended) {
+                Some((meta, task)) => {
+                    let attempt = traced((shared.attempt)(task, shared.limits), meta);
+                    this.attempt.set(Some(attempt));
+                }
+                None => {
+                    this.guard.ended = true;
+                    return Poll::Ready(());
+                }
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 }
 
-/// Tells the pool of an attempt dropped before it ended.
+/// Tells the pool of a lane dropped before it ended (aborted for a cancellation).
 struct Guard<S: Source, A: Attempt> {
     shared: Arc<Shared<S, A>>,
     slot: usize,
-    reported: bool,
+    /// The lane ended by itself: the pool knows.
+    ended: bool,
 }
 
 impl<S: Source, A: Attempt> Drop for Guard<S, A> {
     fn drop(&mut self) {
-        if self.reported || self.shared.closed.load(Ordering::Acquire) {
+        if self.ended || self.shared.closed.load(Ordering::Acquire) {
             return;
         }
         lock(&self.shared.aborted).push(self.slot);
