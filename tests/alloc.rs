@@ -1,4 +1,5 @@
-//! Heap allocations per attempt in steady state, in place (ARCHITECTURE.md, performance).
+//! Heap allocations per attempt in steady state, in place and spawned (ARCHITECTURE.md,
+//! performance).
 //!
 //! A counting global allocator counts every allocation and every reallocation (which is
 //! how a growing buffer shows up) made on the current thread while counting is switched
@@ -276,6 +277,33 @@ fn lifo_retries_1024(n: usize) -> impl Stream<Item = Outcomes<usize>> + Unpin {
     Pool::new(1024).retry(Retry::Lifo).attempts(3).run(tasks)
 }
 
+/// Spawned: closures returning futures, run by the pool's lanes (tokio tasks that run one
+/// attempt after another), here all on the current thread, where they are counted.
+fn spawned(n: usize) -> impl Stream<Item = Outcomes<()>> + Unpin {
+    let tasks = (0..n).map(|index| {
+        move || async move {
+            tokio::task::yield_now().await;
+            Ok::<_, ()>(index)
+        }
+    });
+    Pool::new(64).spawn(tasks)
+}
+
+/// Spawned, with LIFO retries of 10% failing attempts as in [`lifo_retries`].
+fn spawned_lifo_retries(n: usize) -> impl Stream<Item = Outcomes<usize>> + Unpin {
+    let tasks = (0..n).map(|index| {
+        let mut fail_first = index % 9 == 0;
+        move || {
+            let fail = std::mem::take(&mut fail_first);
+            async move {
+                tokio::task::yield_now().await;
+                if fail { Err(index) } else { Ok(index) }
+            }
+        }
+    });
+    Pool::new(64).retry(Retry::Lifo).attempts(3).spawn(tasks)
+}
+
 // ---------------------------------------------------------------------------------------
 // The tests.
 // ---------------------------------------------------------------------------------------
@@ -355,6 +383,17 @@ fn lifo_retries_1024_allocate_nothing_in_steady_state() {
 #[test]
 fn lifo_retries_1024_allocate_nothing_after_the_warm_up() {
     assert_nothing_allocates(1024, lifo_retries_1024);
+}
+
+/// Spawned, an attempt is not a task of its own: nothing allocates per attempt either.
+#[test]
+fn spawned_attempts_allocate_nothing_in_steady_state() {
+    assert_steady_state_allocates_nothing(64, spawned);
+}
+
+#[test]
+fn spawned_lifo_retries_allocate_nothing_in_steady_state() {
+    assert_steady_state_allocates_nothing(64, spawned_lifo_retries);
 }
 
 /// Contrast, so that the counts above mean something: `buffer_unordered` allocates for

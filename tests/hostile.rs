@@ -1037,9 +1037,9 @@ async fn a_cancel_racing_a_failing_attempt_is_not_lost() {
     assert!(lost.is_empty(), "cancellations lost: {lost:#?}");
 }
 
-/// Spawned: a running attempt that ends (with an error) before the driver takes the
-/// cancellation is not retried; here the driver is held up sending outcomes to a consumer
-/// that does not read, while the attempt fails and the task is cancelled.
+/// Spawned: an attempt that ends (with an error) before the cancellation is taken is not
+/// retried; here the retry waits for room, the buffer being full of outcomes for a
+/// consumer that does not read, while the task is cancelled.
 #[tokio::test(start_paused = true)]
 async fn spawned_cancel_of_an_attempt_that_already_failed() {
     let gate = Arc::new(tokio::sync::Notify::new());
@@ -1062,7 +1062,7 @@ async fn spawned_cancel_of_an_attempt_that_already_failed() {
         })
     };
     let doomed = handle.try_submit(failing, 0).unwrap();
-    // Three quick ones: two fill the buffer of two, the third holds the driver up.
+    // Three quick ones: two fill the buffer of two, the third waits for room.
     for n in 1..=3 {
         handle
             .try_submit(boxed(move || async move { Ok(n) }), 1)
@@ -1071,7 +1071,7 @@ async fn spawned_cancel_of_an_attempt_that_already_failed() {
     let _ = futures::poll!(done.next());
     tokio::time::sleep(Duration::from_millis(1)).await;
     assert_eq!(attempts.load(SeqCst), 1);
-    // The attempt fails; the driver cannot take it yet.
+    // The attempt fails; its retry cannot start while the buffer is full.
     gate.notify_one();
     tokio::time::sleep(Duration::from_millis(1)).await;
     assert!(handle.cancel(doomed), "its outcome was not out yet");

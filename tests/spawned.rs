@@ -1,4 +1,4 @@
-//! The spawned flavour: attempts as tokio tasks, a driver that keeps the pool full, and the
+//! The spawned flavour: attempts in lanes (tokio tasks) that keep the pool full, and the
 //! same rules as in place (ARCHITECTURE.md, rules 1-12).
 
 use std::future::pending;
@@ -156,7 +156,7 @@ async fn dropping_the_stream_aborts_every_attempt() {
     assert_eq!(probe.started(), 6, "nothing started after the drop");
 }
 
-/// Rule 11: while the consumer is busy, the driver keeps the pool full and buffers
+/// Rule 11: while the consumer is busy, the lanes keep the pool full and buffer
 /// finished outcomes, `concurrency` of them; past that it waits, losing nothing.
 #[tokio::test(start_paused = true)]
 async fn the_pool_stays_full_while_the_consumer_is_busy() {
@@ -177,11 +177,11 @@ async fn the_pool_stays_full_while_the_consumer_is_busy() {
     // The first four finish at 10ms; the consumer takes one and is busy until 15ms.
     stream.next().await.unwrap().unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
-    // Meanwhile the driver refilled all four slots at 10ms, not waiting for the consumer.
+    // Meanwhile the lanes refilled all four slots at 10ms, not waiting for the consumer.
     assert_eq!(probe.in_flight(), 4);
     assert_eq!(probe.started(), 8);
 
-    // Busy for a second: the buffer fills with `concurrency` outcomes, then the driver
+    // Busy for a second: the buffer fills with `concurrency` outcomes, then the pool
     // waits for room.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut buffered = 0;
@@ -262,4 +262,33 @@ async fn plain_futures_and_a_send_stream() {
     .await
     .unwrap();
     assert_eq!(total, 55);
+}
+
+/// Rule 12, spawned: the stream spends tokio's budget for every outcome it yields, though
+/// it takes every outcome waiting at once: within one poll of its task, a consumer gets at
+/// most a budget's worth (128), and the rest on later polls.
+#[tokio::test(flavor = "current_thread")]
+async fn yielding_outcomes_spends_the_budget() {
+    use futures::StreamExt as _;
+    let tasks = (0..1000).map(|n| move || async move { Ok::<_, ()>(n) });
+    let mut stream = Pool::new(1000).spawn(tasks);
+    assert!(
+        futures::poll!(stream.next()).is_pending(),
+        "started, nothing done yet"
+    );
+    until(|| retry_pool::PoolStream::stats(&stream).succeeded == 1000).await;
+    let mut in_one_poll = 0;
+    std::future::poll_fn(|cx| {
+        while let std::task::Poll::Ready(Some(outcome)) = stream.poll_next_unpin(cx) {
+            outcome.unwrap();
+            in_one_poll += 1;
+        }
+        std::task::Poll::Ready(())
+    })
+    .await;
+    assert!(
+        (1..=128).contains(&in_one_poll),
+        "{in_one_poll} outcomes in one poll"
+    );
+    assert_eq!(in_one_poll + stream.count().await, 1000);
 }

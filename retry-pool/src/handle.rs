@@ -148,7 +148,8 @@ impl<F> SchedulerHandle<F> {
     }
 
     /// Cancels a task: a waiting one leaves the line, a running one has its attempt
-    /// dropped at once. Either way it ends with a [`Failure`](crate::Failure) for which
+    /// dropped (in place at once; spawned, aborted, the task reported once the attempt is
+    /// dropped). Either way it ends with a [`Failure`](crate::Failure) for which
     /// [`is_cancelled`](crate::Failure::is_cancelled) holds. Returns whether the task
     /// had not finished yet: when `true`, it ends cancelled, even if its running attempt
     /// finishes before the cancel reaches it.

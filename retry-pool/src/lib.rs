@@ -44,9 +44,10 @@
 //! consumer that does slow work between two outcomes holds them up; every poll refills
 //! the free slots first, so none stays idle longer than that.
 //!
-//! **Spawned** ([`Spawned`]) runs every attempt as a tokio task, so that CPU-heavy attempts
-//! use every worker thread, and a driver task keeps the pool full while the consumer is
-//! busy, with up to `concurrency` finished outcomes waiting for it. Tasks must be
+//! **Spawned** ([`Spawned`]) runs attempts on the runtime's worker threads, in up to
+//! `concurrency` tokio tasks that each run one attempt after another, so that CPU-heavy
+//! attempts use every worker; the pool stays full while the consumer is busy, with up to
+//! `concurrency` finished outcomes waiting for it. Tasks must be
 //! `Send + 'static`.
 //!
 //! Each task is something that can be started again for every attempt: an async closure

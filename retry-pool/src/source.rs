@@ -128,7 +128,7 @@ impl<S: Stream> Source for StreamSource<S> {
 
 /// What a future makes first, before it is used: the body of a `#[pooled]` function, which
 /// may `.await` before it returns its tasks. Both flavours go through it: in place, the
-/// tasks are pulled from it; spawned, they are handed to the driver once listed.
+/// tasks are pulled from it; spawned, by the pool's core once listed.
 pub(crate) enum Listing<B, T> {
     /// Boxed, so that what holds it is `Unpin` whatever the body is.
     Body(Pin<Box<B>>),

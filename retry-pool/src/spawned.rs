@@ -1,12 +1,13 @@
-//! The spawned flavour: attempts run as tokio tasks on the runtime's workers.
+//! The spawned flavour: attempts run on the runtime's workers, in lanes.
 //!
-//! Everything the pool knows sits in one core under a lock: the engine, the running
-//! attempts, the outcomes waiting for the consumer. An attempt that ends settles itself in
-//! the core and starts the next task in its place, on the worker it ran on: no channel and
-//! no other task between one attempt and the next, and the pool stays full while the
-//! consumer is busy. A driver task does what comes with time (a backoff or the rate limit
-//! running out, a stream source's next task, a cancellation); the consumer only takes
-//! outcomes.
+//! A lane is a tokio task that runs attempts one after another, at most `concurrency`
+//! lanes at once. Everything the pool knows sits in one core under a lock: the engine, the
+//! lanes, the outcomes waiting for the consumer. A lane whose attempt ends settles it in
+//! the core and takes the next task there, then runs it itself: no task spawned, nothing
+//! allocated and no channel between one attempt and the next, and the pool stays full
+//! while the consumer is busy. A lane with nothing to start ends; a driver task does what
+//! comes with time (a backoff or the rate limit running out, a stream source's next task,
+//! a cancellation) and spawns lanes again. The consumer only takes outcomes.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -35,16 +36,18 @@ use crate::task::{Attempt, Limits, Outcome, Panic, TaskResult};
 const MAX_BUFFER: usize = 1 << 16;
 
 /// The completion stream of a spawned pool: like [`Completions`](crate::Completions), but
-/// every attempt runs as a tokio task, so CPU-heavy tasks use every worker thread.
+/// attempts run on the runtime's worker threads, so CPU-heavy tasks use every one.
 ///
 /// Made by [`Pool::spawn`](crate::Pool::spawn),
 /// [`Pool::spawn_futures`](crate::Pool::spawn_futures) and `#[pooled(spawn = true)]`. On
-/// its first poll it starts the first attempts; from then on, each attempt that ends starts
-/// the next task in its slot, even while the consumer is busy. Finished outcomes wait for
-/// the consumer: while `concurrency` of them (at most 65,536) wait, no attempt starts. It
-/// must be polled within a tokio runtime.
+/// its first poll it spawns up to `concurrency` tokio tasks, lanes, each running attempts
+/// one after another: when an attempt ends, its lane starts the next task at once, even
+/// while the consumer is busy. Finished outcomes wait for the consumer: while
+/// `concurrency` of them (at most 65,536) wait, no attempt starts (a poll takes every
+/// outcome waiting at once, then yields them one by one). It must be polled within a tokio
+/// runtime.
 ///
-/// Dropping the stream aborts the driver and every attempt in flight; none starts after.
+/// Dropping the stream aborts every attempt in flight; none starts after.
 ///
 /// ```
 /// use futures::StreamExt;
@@ -104,7 +107,7 @@ where
         let counters = Arc::clone(engine.counters());
         let driver = Arc::new(DriverWake::default());
         let shared = Shared {
-            core: Mutex::new(Core {
+            core: Mutex::new(Some(Core {
                 engine,
                 running: Running::default(),
                 finished: VecDeque::new(),
@@ -112,8 +115,9 @@ where
                 idle: false,
                 stalled: false,
                 panic: None,
+                abandoned: false,
                 cancels: Vec::new(),
-            }),
+            })),
             attempt,
             limits,
             concurrency,
@@ -141,19 +145,26 @@ impl<R: TaskResult> Spawned<R> {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<(usize, Outcome<R>)>> {
+        // Spends tokio's budget like any resource, so that a consumer fed faster than it
+        // reads cannot keep its worker from other tasks (rule 12).
+        let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
         if let Some(outcome) = self.taken.pop_front() {
+            coop.made_progress();
             return Poll::Ready(Some(outcome));
         }
         match self.state {
             State::Done => return Poll::Ready(None),
             State::Idle => {
-                self.state = State::Running;
                 Arc::clone(&self.pool).start();
+                self.state = State::Running;
             }
             State::Running => {}
         }
         match std::task::ready!(self.pool.poll_outcomes(cx, &mut self.taken)) {
-            Ok(true) => Poll::Ready(self.taken.pop_front()),
+            Ok(true) => {
+                coop.made_progress();
+                Poll::Ready(self.taken.pop_front())
+            }
             Ok(false) => {
                 self.state = State::Done;
                 Poll::Ready(None)
@@ -233,7 +244,9 @@ fn parks_its_own_thread() -> bool {
 /// The pool behind a [`Spawned`] stream, shared by the stream, the driver and every
 /// running attempt.
 struct Shared<S: Source, A: Attempt> {
-    core: Mutex<Core<S, A::Result>>,
+    /// `None` once the stream is dropped: the source (a scheduler's line) and what waits
+    /// go with it, not with the last attempt to be dropped.
+    core: Mutex<Option<Core<S, A::Result>>>,
     attempt: fn(A::Task, Limits) -> A,
     limits: Limits,
     concurrency: usize,
@@ -264,6 +277,9 @@ struct Core<S: Source, R: TaskResult> {
     stalled: bool,
     /// What the source or a hook panicked with, for the consumer.
     panic: Option<Panic>,
+    /// The driver was dropped before the pool's work was done (its runtime shut down):
+    /// nothing more will happen, and the stream ends after what waits.
+    abandoned: bool,
     /// Cancellations taken from the source, being carried out.
     cancels: Vec<Cancel>,
 }
@@ -292,7 +308,10 @@ where
     <A::Result as TaskResult>::Err: Send + 'static,
 {
     fn start(self: Arc<Self>) {
-        tokio::spawn(Driver(self));
+        tokio::spawn(Driver {
+            shared: self,
+            finished: false,
+        });
     }
 
     fn poll_outcomes(
@@ -300,21 +319,28 @@ where
         cx: &mut Context<'_>,
         into: &mut VecDeque<(usize, Outcome<A::Result>)>,
     ) -> Poll<Result<bool, Panic>> {
-        let mut core = lock(&self.core);
+        let mut guard = lock(&self.core);
+        let Some(mut core) = guard.as_mut() else {
+            return Poll::Ready(Ok(false));
+        };
         if core.finished.is_empty() && core.running.len > 0 && parks_its_own_thread() {
             // About to park until the next outcome while the workers are busy: waking a
             // parked thread for each outcome costs more than quick attempts. Giving up
             // the CPU once first lets a worker finish an attempt on it (measured: 2.5
             // times fewer context switches, a third less CPU per task).
-            drop(core);
+            drop(guard);
             std::thread::yield_now();
-            core = lock(&self.core);
+            guard = lock(&self.core);
+            let Some(relocked) = guard.as_mut() else {
+                return Poll::Ready(Ok(false));
+            };
+            core = relocked;
         }
         if !core.finished.is_empty() {
             // One lock for every outcome waiting: the workers that add them take it too.
             std::mem::swap(&mut core.finished, into);
             if std::mem::take(&mut core.stalled) {
-                drop(core);
+                drop(guard);
                 self.driver.0.wake();
             }
             return Poll::Ready(Ok(true));
@@ -322,7 +348,7 @@ where
         if let Some(panic) = core.panic.take() {
             return Poll::Ready(Err(panic));
         }
-        if core.is_done() {
+        if core.is_done() || core.abandoned {
             return Poll::Ready(Ok(false));
         }
         match &mut core.consumer {
@@ -333,21 +359,20 @@ where
     }
 
     fn close(&self) {
-        let (handles, finished) = {
+        let core = {
             let mut core = lock(&self.core);
             self.closed.store(true, Ordering::Release);
-            (
-                core.running.take_handles(),
-                std::mem::take(&mut core.finished),
-            )
+            core.take()
         };
-        // Outside the lock: an attempt dropped now reports to `aborted`, not to the core,
-        // but what it drops is the user's and may do anything.
-        for handle in &handles {
-            handle.abort();
+        // Outside the lock, since what goes now is the user's (the source, tasks waiting,
+        // outcomes) and may do anything. An abort only flags a lane: it is dropped later,
+        // by its worker, and reports nothing once `closed` is set.
+        if let Some(mut core) = core {
+            for handle in core.running.take_handles() {
+                handle.abort();
+            }
         }
         self.driver.0.wake();
-        drop((handles, finished));
     }
 }
 
@@ -367,7 +392,7 @@ where
         slot: usize,
         ended: Ended<A::Task, A::Result>,
     ) -> Option<(Meta, A::Task)> {
-        self.with_core(|core, aborts| {
+        let (next, done) = self.with_core(|core, aborts| {
             // Not running anything while it settles: a cancellation carried out now must
             // not find the lane by the task it ran.
             let (meta, cancelled) = core.running.pause(slot);
@@ -397,9 +422,13 @@ where
                 }
             };
             self.fill(core, &mut cx);
-            next
-        })
-        .flatten()
+            (next, core.is_done())
+        })?;
+        if done {
+            // The last attempt: the driver has nothing left to wait for.
+            self.driver.0.wake();
+        }
+        next
     }
 
     /// What the driver does when woken: settles the attempts aborted for a cancellation,
@@ -438,10 +467,9 @@ where
         let mut aborts = Vec::new();
         let (changed, consumer) = {
             let mut core = lock(&self.core);
-            if self.closed.load(Ordering::Acquire) {
-                return None;
-            }
-            let core = &mut *core;
+            let core = core
+                .as_mut()
+                .filter(|_| !self.closed.load(Ordering::Acquire))?;
             let changed = match catch_unwind(AssertUnwindSafe(|| change(core, &mut aborts))) {
                 Ok(changed) => Some(changed),
                 Err(panic) => {
@@ -455,8 +483,7 @@ where
             let news = core.panic.is_some() || !core.finished.is_empty() || core.is_done();
             (changed, news.then(|| core.consumer.take()).flatten())
         };
-        // Outside the lock, though neither runs the user's code: an abort only flags the
-        // task, and the consumer's waker is the runtime's.
+        // Outside the lock: a waker may do anything, and an abort only flags the lane.
         for abort in aborts {
             abort.abort();
         }
@@ -547,7 +574,28 @@ impl<S: Source, R: TaskResult> Core<S, R> {
 }
 
 /// The driver task: does what comes with time, whenever the engine's waker fires.
-struct Driver<S: Source, A: Attempt>(Arc<Shared<S, A>>);
+struct Driver<S: Source, A: Attempt> {
+    shared: Arc<Shared<S, A>>,
+    /// It returned `Ready`: the pool had nothing left to do, or was stopped.
+    finished: bool,
+}
+
+impl<S: Source, A: Attempt> Drop for Driver<S, A> {
+    /// Dropped unfinished, its runtime shutting down: nothing will start or settle any
+    /// more, so the stream ends after the outcomes waiting rather than wait for ever.
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let consumer = lock(&self.shared.core).as_mut().and_then(|core| {
+            core.abandoned = true;
+            core.consumer.take()
+        });
+        if let Some(consumer) = consumer {
+            consumer.wake();
+        }
+    }
+}
 
 impl<S, A> Future for Driver<S, A>
 where
@@ -560,11 +608,14 @@ where
 {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         // Registered before looking, so that a wake while it looks is not lost.
-        self.0.driver.0.register(cx.waker());
-        match self.0.drive() {
-            true => Poll::Ready(()),
+        self.shared.driver.0.register(cx.waker());
+        match self.shared.drive() {
+            true => {
+                self.finished = true;
+                Poll::Ready(())
+            }
             false => Poll::Pending,
         }
     }
