@@ -157,7 +157,7 @@ async fn dropping_the_stream_aborts_every_attempt() {
 }
 
 /// Rule 11: while the consumer is busy, the lanes keep the pool full and buffer
-/// finished outcomes, `concurrency` of them; past that it waits, losing nothing.
+/// finished outcomes, twice `concurrency` of them; past that it waits, losing nothing.
 #[tokio::test(start_paused = true)]
 async fn the_pool_stays_full_while_the_consumer_is_busy() {
     let probe = Probe::new();
@@ -181,7 +181,7 @@ async fn the_pool_stays_full_while_the_consumer_is_busy() {
     assert_eq!(probe.in_flight(), 4);
     assert_eq!(probe.started(), 8);
 
-    // Busy for a second: the buffer fills with `concurrency` outcomes, then the pool
+    // Busy for a second: the buffer fills with `2 × concurrency` outcomes, then the pool
     // waits for room.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut buffered = 0;
@@ -189,7 +189,15 @@ async fn the_pool_stays_full_while_the_consumer_is_busy() {
         outcome.unwrap();
         buffered += 1;
     }
-    assert!(buffered >= 4, "{buffered} outcomes were waiting");
+    // Three taken with the first outcome; then at 30ms the eighth outcome waiting (twice
+    // the concurrency) stopped the starts, and the three attempts started just before
+    // it ended at 40ms: 3 + 8 + 3, and 4 + 4 + 4 + 3 started.
+    assert_eq!(buffered, 3 + 2 * 4 + 3, "outcomes waiting");
+    assert_eq!(
+        probe.started(),
+        15,
+        "attempts started while the consumer was away"
+    );
     // Nothing was lost while the consumer was away.
     assert_eq!(1 + buffered + stream.count().await, 100);
 }

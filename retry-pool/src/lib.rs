@@ -47,7 +47,7 @@
 //! **Spawned** ([`Spawned`]) runs attempts on the runtime's worker threads, in up to
 //! `concurrency` tokio tasks that each run one attempt after another, so that CPU-heavy
 //! attempts use every worker; the pool stays full while the consumer is busy, with up to
-//! `concurrency` finished outcomes waiting for it. Tasks must be
+//! twice `concurrency` finished outcomes waiting for it. Tasks must be
 //! `Send + 'static`.
 //!
 //! Each task is something that can be started again for every attempt: an async closure

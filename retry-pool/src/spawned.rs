@@ -43,7 +43,7 @@ const MAX_BUFFER: usize = 1 << 16;
 /// its first poll it spawns up to `concurrency` tokio tasks, lanes, each running attempts
 /// one after another: when an attempt ends, its lane starts the next task at once, even
 /// while the consumer is busy. Finished outcomes wait for the consumer: while
-/// `concurrency` of them (at most 65,536) wait, no attempt starts (a poll takes every
+/// twice `concurrency` of them (at most 65,536) wait, no attempt starts (a poll takes every
 /// outcome waiting at once, then yields them one by one). It must be polled within a tokio
 /// runtime.
 ///
@@ -121,7 +121,10 @@ where
             attempt,
             limits,
             concurrency,
-            buffer: concurrency.min(MAX_BUFFER),
+            // Twice the slots: measured on 2 workers, a buffer of `concurrency` outcomes
+            // filled before the consumer's thread was back on a CPU, and the workers went
+            // idle in between (half the throughput at concurrency 64).
+            buffer: concurrency.saturating_mul(2).min(MAX_BUFFER),
             closed: AtomicBool::new(false),
             aborted: Mutex::new(Vec::new()),
             driver_waker: Waker::from(Arc::clone(&driver)),
