@@ -300,3 +300,23 @@ async fn yielding_outcomes_spends_the_budget() {
     );
     assert_eq!(in_one_poll + stream.count().await, 1000);
 }
+
+/// A first poll outside a runtime panics (tokio's message) and starts nothing; polled
+/// again within a runtime, the same stream runs every task.
+#[test]
+fn a_first_poll_outside_a_runtime_panics_and_the_stream_still_works() {
+    let tasks = (0..10u64).map(|n| move || async move { Ok::<_, ()>(n) });
+    let mut stream = Pool::new(2).spawn(tasks);
+    let outside = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        futures::executor::block_on(stream.next())
+    }));
+    assert!(outside.is_err(), "no runtime, no start");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let outcomes: Vec<_> = runtime.block_on(stream.collect());
+    assert_eq!(outcomes.len(), 10);
+    assert!(outcomes.iter().all(Result::is_ok));
+}

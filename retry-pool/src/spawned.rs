@@ -32,6 +32,9 @@ use crate::source::{Cancel, Source};
 use crate::stats::{Counters, Stats};
 use crate::task::{Attempt, Limits, Outcome, Panic, TaskResult};
 
+/// What the task of a lane dropped unfinished, though not cancelled, reports as its panic.
+const LANE_LOST: &str = "the attempt was dropped unfinished (a panic outside it)";
+
 /// The most outcomes buffered for a slow consumer, whatever the concurrency.
 const MAX_BUFFER: usize = 1 << 16;
 
@@ -257,7 +260,8 @@ struct Shared<S: Source, A: Attempt> {
     buffer: usize,
     /// Set when the stream is dropped or a panic stopped the pool: nothing starts after.
     closed: AtomicBool,
-    /// Slots whose attempt was dropped unfinished (aborted for a cancellation), for the
+    /// Slots whose lane was dropped unfinished (aborted for a cancellation, or by a panic
+    /// outside its attempt), for the
     /// driver to settle: the task that drops it cannot take the core's lock, which may
     /// be held by the very call that dropped it.
     aborted: Mutex<Vec<usize>>,
@@ -311,7 +315,10 @@ where
     <A::Result as TaskResult>::Err: Send + 'static,
 {
     fn start(self: Arc<Self>) {
-        tokio::spawn(Driver {
+        // Outside a runtime this panics before a driver exists, whose drop would mark the
+        // pool abandoned: a later poll within a runtime starts it afresh.
+        let runtime = tokio::runtime::Handle::current();
+        runtime.spawn(Driver {
             shared: self,
             finished: false,
         });
@@ -434,20 +441,22 @@ where
         next
     }
 
-    /// What the driver does when woken: settles the attempts aborted for a cancellation,
+    /// What the driver does when woken: settles the attempts of lanes dropped unfinished,
     /// then starts what can start. True once the pool has nothing left to do.
     fn drive(self: &Arc<Self>) -> bool {
-        let aborted = match S::CANCELS {
-            true => std::mem::take(&mut *lock(&self.aborted)),
-            false => Vec::new(),
-        };
+        let aborted = std::mem::take(&mut *lock(&self.aborted));
         self.with_core(|core, aborts| {
             for slot in aborted {
-                let (meta, _) = core.running.pause(slot);
+                let (meta, cancelled) = core.running.pause(slot);
                 core.running.release(slot);
                 core.idle = false;
-                let outcome = core.engine.aborted(meta);
-                core.finished.push_back(outcome);
+                // Aborted for a cancellation, or else dropped by a panic outside the
+                // attempt (in tracing, say): its task ends as if the attempt had panicked.
+                let outcome = match cancelled {
+                    true => Some(core.engine.aborted(meta)),
+                    false => core.engine.settle(meta, Err(Box::new(LANE_LOST)), false),
+                };
+                core.finished.extend(outcome);
             }
             core.stalled = false;
             let mut cx = Context::from_waker(&self.driver_waker);
@@ -480,6 +489,8 @@ where
                     core.panic = Some(panic);
                     let handles = core.running.take_handles();
                     aborts.extend(handles.iter().map(JoinHandle::abort_handle));
+                    // For the driver to see the pool stopped, and end.
+                    self.driver.0.wake();
                     None
                 }
             };
@@ -756,12 +767,13 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut this = self.project();
         let shared = &this.guard.shared;
-        // Spawned before the stream was dropped but not started then: it never starts,
-        // and the stream's drop aborts it.
-        if shared.closed.load(Ordering::Acquire) {
-            return Poll::Pending;
-        }
         for _ in 0..ATTEMPTS_PER_POLL {
+            // The stream was dropped (or the pool stopped) before this attempt started,
+            // or between two: it never starts, and the abort that took the lane's handle
+            // with the core is on its way.
+            if shared.closed.load(Ordering::Acquire) {
+                return Poll::Pending;
+            }
             let Some(attempt) = this.attempt.as_mut().as_pin_mut() else {
                 return Poll::Ready(());
             };
@@ -789,7 +801,8 @@ where
     }
 }
 
-/// Tells the pool of a lane dropped before it ended (aborted for a cancellation).
+/// Tells the pool of a lane dropped before it ended: aborted for a cancellation, or by a
+/// panic outside its attempt.
 struct Guard<S: Source, A: Attempt> {
     shared: Arc<Shared<S, A>>,
     slot: usize,
