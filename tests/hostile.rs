@@ -1062,8 +1062,9 @@ async fn spawned_cancel_of_an_attempt_that_already_failed() {
         })
     };
     let doomed = handle.try_submit(failing, 0).unwrap();
-    // Three quick ones: two fill the buffer of two, the third waits for room.
-    for n in 1..=3 {
+    // Five quick ones: four fill the buffer (twice the concurrency), the fifth waits for
+    // room.
+    for n in 1..=5 {
         handle
             .try_submit(boxed(move || async move { Ok(n) }), 1)
             .unwrap();
@@ -1077,7 +1078,7 @@ async fn spawned_cancel_of_an_attempt_that_already_failed() {
     assert!(handle.cancel(doomed), "its outcome was not out yet");
     handle.close();
     let outcomes: Vec<_> = within(10, done.collect::<Vec<_>>()).await;
-    assert_eq!(outcomes.len(), 4);
+    assert_eq!(outcomes.len(), 6);
     let (_, outcome) = outcomes.iter().find(|(id, _)| *id == doomed).unwrap();
     let failure = outcome.as_ref().unwrap_err();
     assert!(failure.is_cancelled(), "{failure:?}");
