@@ -221,6 +221,25 @@ impl<R: TaskResult> fmt::Debug for Spawned<R> {
     }
 }
 
+/// An attempt that runs on another thread than the consumer's, with all it hands back.
+trait SendAttempt:
+    Attempt<
+        Task: Send + 'static,
+        Result: TaskResult<Ok: Send + 'static, Err: Send + 'static> + Send + 'static,
+    > + Send
+    + 'static
+{
+}
+
+impl<A> SendAttempt for A where
+    A: Attempt<
+            Task: Send + 'static,
+            Result: TaskResult<Ok: Send + 'static, Err: Send + 'static> + Send + 'static,
+        > + Send
+        + 'static
+{
+}
+
 /// What the stream asks of its pool, whatever the pool's source and attempts.
 trait Run<R: TaskResult>: Send + Sync {
     /// Spawns the driver, which starts the first attempts.
@@ -308,11 +327,7 @@ impl Wake for DriverWake {
 impl<S, A> Run<A::Result> for Shared<S, A>
 where
     S: Source<Task = A::Task> + Send + 'static,
-    A: Attempt + Send + 'static,
-    A::Task: Send + 'static,
-    A::Result: Send + 'static,
-    <A::Result as TaskResult>::Ok: Send + 'static,
-    <A::Result as TaskResult>::Err: Send + 'static,
+    A: SendAttempt,
 {
     fn start(self: Arc<Self>) {
         // Outside a runtime this panics before a driver exists, whose drop would mark the
@@ -389,11 +404,7 @@ where
 impl<S, A> Shared<S, A>
 where
     S: Source<Task = A::Task> + Send + 'static,
-    A: Attempt + Send + 'static,
-    A::Task: Send + 'static,
-    A::Result: Send + 'static,
-    <A::Result as TaskResult>::Ok: Send + 'static,
-    <A::Result as TaskResult>::Err: Send + 'static,
+    A: SendAttempt,
 {
     /// Settles the attempt that ended in lane `slot`: the next task for the lane to run,
     /// or `None` when the lane ends (nothing to start now, or the lane is being aborted).
@@ -614,11 +625,7 @@ impl<S: Source, A: Attempt> Drop for Driver<S, A> {
 impl<S, A> Future for Driver<S, A>
 where
     S: Source<Task = A::Task> + Send + 'static,
-    A: Attempt + Send + 'static,
-    A::Task: Send + 'static,
-    A::Result: Send + 'static,
-    <A::Result as TaskResult>::Ok: Send + 'static,
-    <A::Result as TaskResult>::Err: Send + 'static,
+    A: SendAttempt,
 {
     type Output = ();
 
@@ -756,11 +763,7 @@ pin_project! {
 impl<S, A> Future for Lane<S, A>
 where
     S: Source<Task = A::Task> + Send + 'static,
-    A: Attempt + Send + 'static,
-    A::Task: Send + 'static,
-    A::Result: Send + 'static,
-    <A::Result as TaskResult>::Ok: Send + 'static,
-    <A::Result as TaskResult>::Err: Send + 'static,
+    A: SendAttempt,
 {
     type Output = ();
 
