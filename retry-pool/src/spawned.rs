@@ -280,9 +280,9 @@ struct Shared<S: Source, A: Attempt> {
     /// Set when the stream is dropped or a panic stopped the pool: nothing starts after.
     closed: AtomicBool,
     /// Slots whose lane was dropped unfinished (aborted for a cancellation, or by a panic
-    /// outside its attempt), for the
-    /// driver to settle: the task that drops it cannot take the core's lock, which may
-    /// be held by the very call that dropped it.
+    /// outside its attempt), for the driver to settle: what drops a lane cannot take the
+    /// core's lock, which may be held by the very call that dropped it (a spawn while the
+    /// runtime shuts down).
     aborted: Mutex<Vec<usize>>,
     driver: Arc<DriverWake>,
     /// Wakes the driver: what every poll of the engine registers, wherever it is polled.
