@@ -1037,6 +1037,60 @@ async fn a_cancel_racing_a_failing_attempt_is_not_lost() {
     assert!(lost.is_empty(), "cancellations lost: {lost:#?}");
 }
 
+/// A cancel that comes while the attempt's end is being settled (here from `retry_if`,
+/// which runs after the pool looked for a cancel and before the outcome is out) still
+/// holds: `cancel` returned `true`, so the task ends cancelled, not with its error. Found
+/// by reading the engine: before, the task ended `Err(error)`, not retried, and the
+/// cancel was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_from_inside_the_settling_of_an_attempt_is_kept() {
+    type Slot = Arc<OnceLock<(retry_pool::SchedulerHandle<BoxTask<u8, u8>>, TaskId)>>;
+    for spawn in [false, true] {
+        let me: Slot = Arc::default();
+        let asked = Arc::new(AtomicU32::new(0));
+        let pool = {
+            let (me, asked) = (Arc::clone(&me), Arc::clone(&asked));
+            Pool::new(1)
+                .retry(Retry::Lifo)
+                .attempts(3)
+                .retry_if(move |_: &u8| {
+                    asked.fetch_add(1, SeqCst);
+                    if let Some((handle, id)) = me.get() {
+                        assert!(handle.cancel(*id), "not finished yet");
+                    }
+                    false
+                })
+        };
+        let (handle, done) = if spawn {
+            let (handle, done) = pool.spawn_scheduler();
+            (handle, futures::future::Either::Left(done))
+        } else {
+            let (handle, done) = pool.scheduler();
+            (handle, futures::future::Either::Right(done))
+        };
+        let id = handle
+            .try_submit(
+                boxed(|| async {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    Err(7)
+                }),
+                0,
+            )
+            .unwrap();
+        me.set((handle.clone(), id)).ok().unwrap();
+        handle.close();
+        let outcomes: Vec<_> = within(10, done.collect::<Vec<_>>()).await;
+        // Break the cycle through the hook's handle.
+        drop(me);
+        assert_eq!(asked.load(SeqCst), 1, "spawn {spawn}");
+        assert_eq!(outcomes.len(), 1, "spawn {spawn}");
+        let failure = outcomes[0].1.as_ref().unwrap_err();
+        assert!(failure.is_cancelled(), "spawn {spawn}: {failure:?}");
+        assert_eq!(failure.attempts(), 1, "spawn {spawn}");
+        assert_eq!(handle.stats().cancelled, 1, "spawn {spawn}");
+    }
+}
+
 /// Spawned: an attempt that ends (with an error) before the cancellation is taken is not
 /// retried; here the retry waits for room, the buffer being full of outcomes for a
 /// consumer that does not read, while the task is cancelled.

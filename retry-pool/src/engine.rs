@@ -123,10 +123,21 @@ impl<S: Source, R: TaskResult> Engine<S, R> {
     }
 
     fn cancelled(&mut self, index: usize, attempts: u32) -> (usize, Outcome<R>) {
-        self.finish(index, Err(Failure::new(index, attempts, Cause::Cancelled)))
+        self.finish(
+            index,
+            attempts,
+            Err(Failure::new(index, attempts, Cause::Cancelled)),
+        )
     }
 
-    fn finish(&mut self, index: usize, outcome: Outcome<R>) -> (usize, Outcome<R>) {
+    fn finish(&mut self, index: usize, attempts: u32, outcome: Outcome<R>) -> (usize, Outcome<R>) {
+        // Only a scheduler's line keeps track of its tasks (and cancels them). A cancel
+        // that came while the attempt was being settled (after `settle` looked, from a
+        // hook, say) still holds: `cancel` returned `true`.
+        let outcome = match S::CANCELS && self.queue.source().settled(index) {
+            true => Err(Failure::new(index, attempts, Cause::Cancelled)),
+            false => outcome,
+        };
         match &outcome {
             Ok(_) => self.counters.succeeded(),
             Err(failure) => {
@@ -140,10 +151,6 @@ impl<S: Source, R: TaskResult> Engine<S, R> {
                 };
                 trace::gave_up(meta, failure.cause_name());
             }
-        }
-        // Only a scheduler's line keeps track of its tasks (and cancels them).
-        if S::CANCELS {
-            self.queue.source().settled(index);
         }
         (index, outcome)
     }
@@ -170,7 +177,7 @@ impl<S: Source, R: TaskResult> Engine<S, R> {
                     if let Some(throttle) = &mut self.throttle {
                         throttle.succeeded();
                     }
-                    return Some(self.finish(meta.index, Ok(value)));
+                    return Some(self.finish(meta.index, meta.attempts, Ok(value)));
                 }
                 Err(error) => (task, Cause::Error(error)),
             },
@@ -215,7 +222,7 @@ impl<S: Source, R: TaskResult> Engine<S, R> {
                         failure = failure.not_retried(NotRetried::Throttled);
                     }
                 }
-                Some(self.finish(meta.index, Err(failure)))
+                Some(self.finish(meta.index, meta.attempts, Err(failure)))
             }
         }
     }

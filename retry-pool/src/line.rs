@@ -307,8 +307,11 @@ impl<F> Source for LineSource<F> {
         pending.map(|at| line.cancels.remove(at)).is_some()
     }
 
-    fn settled(&mut self, index: usize) {
-        self.shared.lock().started.remove(&index);
+    fn settled(&mut self, index: usize) -> bool {
+        let mut line = self.shared.lock();
+        line.started.remove(&index);
+        let pending = line.pending_cancel(index);
+        pending.map(|at| line.cancels.remove(at)).is_some()
     }
 }
 

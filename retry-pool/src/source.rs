@@ -60,8 +60,12 @@ pub trait Source {
         false
     }
 
-    /// Says that the task `index` has its outcome.
-    fn settled(&mut self, _index: usize) {}
+    /// Says that the task `index` has its outcome; `true` when a cancel of it came after
+    /// its attempt ended and before now (taken back: the task ends cancelled, as `cancel`
+    /// promised when it returned `true`).
+    fn settled(&mut self, _index: usize) -> bool {
+        false
+    }
 }
 
 /// A cancellation asked of a scheduler.
