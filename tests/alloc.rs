@@ -113,7 +113,9 @@ struct Counted {
 /// a slot (at most `concurrency`; LIFO retries are pulled before the input), and at most
 /// `concurrency` ended ones wait in the stream for the consumer: so until the consumer
 /// has taken all but `2 × concurrency` outcomes, the input has not ended and every slot
-/// is busy. That is the steady state; the rest is the drain.
+/// is busy. That is the steady state; the rest is the drain. (Spawned, up to twice as
+/// many wait and a poll takes them all at once, so the drain may begin before the count
+/// calls it so: which only makes "nothing in steady state" stricter.)
 fn count<S, T, E>(concurrency: usize, counted: usize, case: fn(usize) -> S) -> Counted
 where
     S: Stream<Item = Result<T, E>> + Unpin,
