@@ -1,11 +1,12 @@
-//! Rule 6: a task waiting out its backoff holds no slot, and comes back when it is over.
+//! Rule 6: a task waiting out its backoff holds no slot, and comes back when it is over;
+//! in place, and spawned (where every lane may have ended meanwhile).
 //! On tokio's paused clock, so every time below is exact.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use retry_pool::{Backoff, Pool, Retry};
+use retry_pool::{Backoff, BoxTask, Pool, Retry, boxed};
 use tokio::time::Instant;
 
 /// Starts of attempts: (task, attempt, milliseconds since the test began).
@@ -195,6 +196,73 @@ async fn the_stream_ends_only_after_the_last_retry() {
         .attempts(2)
         .backoff(Backoff::fixed(Duration::from_secs(60)))
         .run(tasks(&[1, 1], 0, &log, start))
+        .collect()
+        .await;
+    assert_eq!(outcomes.len(), 2);
+    assert!(outcomes.iter().all(Result::is_ok));
+    assert_eq!(start.elapsed(), Duration::from_secs(60));
+}
+
+/// The tasks of [`tasks`] as closures returning futures, for the spawned flavour.
+fn spawned_tasks(
+    failures: &'static [u32],
+    millis: u64,
+    log: &Log,
+    start: Instant,
+) -> impl Iterator<Item = BoxTask<usize, usize>> + use<> {
+    let log = Arc::clone(log);
+    (0..failures.len()).map(move |n| {
+        let log = Arc::clone(&log);
+        let mut attempts = 0;
+        boxed(move || {
+            attempts += 1;
+            let attempt = attempts;
+            log.lock()
+                .unwrap()
+                .push((n, attempt, start.elapsed().as_millis()));
+            async move {
+                tokio::time::sleep(Duration::from_millis(millis)).await;
+                if attempt <= failures[n] {
+                    Err(n)
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+    })
+}
+
+/// Spawned, the same: a task in its backoff holds no lane, and when every lane has
+/// ended for want of work, the retry still starts the moment its backoff is over.
+#[tokio::test(start_paused = true)]
+async fn spawned_a_task_in_backoff_holds_no_slot() {
+    let log = Log::default();
+    let start = Instant::now();
+    let outcomes: Vec<_> = Pool::new(1)
+        .retry(Retry::Lifo)
+        .backoff(Backoff::fixed(Duration::from_millis(100)))
+        .spawn(spawned_tasks(&[1, 0, 0, 0], 10, &log, start))
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    assert_eq!(outcomes, [1, 2, 3, 0]);
+    let log = log.lock().unwrap().clone();
+    assert_eq!(
+        log,
+        [(0, 1, 0), (1, 1, 10), (2, 1, 20), (3, 1, 30), (0, 2, 110)]
+    );
+}
+
+/// Spawned: the stream ends with the last retry, a minute later, not before.
+#[tokio::test(start_paused = true)]
+async fn spawned_the_stream_ends_only_after_the_last_retry() {
+    let log = Log::default();
+    let start = Instant::now();
+    let outcomes: Vec<_> = Pool::new(4)
+        .retry(Retry::Fifo)
+        .attempts(2)
+        .backoff(Backoff::fixed(Duration::from_secs(60)))
+        .spawn(spawned_tasks(&[1, 1], 0, &log, start))
         .collect()
         .await;
     assert_eq!(outcomes.len(), 2);
