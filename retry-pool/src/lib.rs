@@ -167,7 +167,9 @@
 //! - [`JoinSet`](tokio::task::JoinSet) with a semaphore or a counter runs on every core
 //!   and isolates panics, but the bound, the refill loop, the retry queue and the
 //!   bookkeeping of which task failed are all yours to write, and every task must be
-//!   `Send + 'static`. The spawned flavour is that loop, written once.
+//!   `Send + 'static`. The spawned flavour is that loop, written once (and, running
+//!   attempts one after another in reused tasks, faster than the loop written by hand:
+//!   see the README's performance section).
 //! - Retry crates (`backon`, `tokio-retry`, `backoff`) retry one future: combined with
 //!   either of the above, the retry sleeps in its slot, and order and bounds are again
 //!   yours to manage.
