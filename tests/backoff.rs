@@ -2,6 +2,7 @@
 //! in place, and spawned (where every lane may have ended meanwhile).
 //! On tokio's paused clock, so every time below is exact.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,6 +13,29 @@ use tokio::time::Instant;
 /// Starts of attempts: (task, attempt, milliseconds since the test began).
 type Log = Arc<Mutex<Vec<(usize, u32, u128)>>>;
 
+/// Attempt `attempt` of task `n`, started now: logged, then it takes `millis` and fails
+/// while `attempt <= failures[n]`.
+fn attempt(
+    n: usize,
+    attempt: u32,
+    (failures, millis): (&'static [u32], u64),
+    log: &Log,
+    start: Instant,
+) -> impl Future<Output = Result<usize, usize>> + Send + 'static + use<> {
+    let now = start.elapsed().as_millis();
+    log.lock().unwrap().push((n, attempt, now));
+    async move {
+        if millis > 0 {
+            tokio::time::sleep(Duration::from_millis(millis)).await;
+        }
+        if attempt <= failures[n] {
+            Err(n)
+        } else {
+            Ok(n)
+        }
+    }
+}
+
 /// Tasks that take `millis` each and fail their first `failures[n]` attempts.
 fn tasks(
     failures: &'static [u32],
@@ -21,19 +45,10 @@ fn tasks(
 ) -> impl Iterator<Item = impl AsyncFnMut() -> Result<usize, usize>> {
     (0..failures.len()).map(move |n| {
         let log = Arc::clone(log);
-        let mut attempt = 0;
+        let mut attempts = 0;
         async move || {
-            attempt += 1;
-            let now = start.elapsed().as_millis();
-            log.lock().unwrap().push((n, attempt, now));
-            if millis > 0 {
-                tokio::time::sleep(Duration::from_millis(millis)).await;
-            }
-            if attempt <= failures[n] {
-                Err(n)
-            } else {
-                Ok(n)
-            }
+            attempts += 1;
+            attempt(n, attempts, (failures, millis), &log, start).await
         }
     })
 }
@@ -216,18 +231,7 @@ fn spawned_tasks(
         let mut attempts = 0;
         boxed(move || {
             attempts += 1;
-            let attempt = attempts;
-            log.lock()
-                .unwrap()
-                .push((n, attempt, start.elapsed().as_millis()));
-            async move {
-                tokio::time::sleep(Duration::from_millis(millis)).await;
-                if attempt <= failures[n] {
-                    Err(n)
-                } else {
-                    Ok(n)
-                }
-            }
+            attempt(n, attempts, (failures, millis), &log, start)
         })
     })
 }
