@@ -16,7 +16,11 @@ use std::time::Duration;
 
 use futures::stream::FusedStream;
 use futures::{FutureExt, Stream, StreamExt};
-use retry_pool::{Backoff, BoxTask, Pool, PoolStream, Retry, SubmitError, TaskId, boxed, pooled};
+use retry_pool::hooks::{RetryAfter, RetryIf};
+use retry_pool::{
+    Backoff, BoxTask, Failure, Pool, PoolStream, Retry, SchedulerHandle, SubmitError, TaskId,
+    boxed, pooled,
+};
 use support::Probe;
 use tokio::time::{Instant, timeout};
 
@@ -53,6 +57,32 @@ async fn bytes_allocated<T>(future: impl Future<Output = T>) -> (T, usize) {
 /// `future`'s output, or a failure when it takes longer than `secs` (on the runtime's
 /// clock: a hang of a paused clock fails at once).
 #[track_caller]
+/// A scheduler of boxed tasks, in place or spawned, and its stream.
+fn scheduler<T, E, If, After>(
+    pool: Pool<If, After>,
+    spawn: bool,
+) -> (
+    SchedulerHandle<BoxTask<T, E>>,
+    impl Stream<Item = (TaskId, Result<T, Failure<E>>)> + Unpin,
+)
+where
+    T: Send + 'static,
+    E: Send + 'static,
+    If: RetryIf<E>,
+    After: RetryAfter<E>,
+{
+    if spawn {
+        let (handle, done) = pool.spawn_scheduler();
+        (handle, futures::future::Either::Left(done))
+    } else {
+        let (handle, done) = pool.scheduler();
+        (handle, futures::future::Either::Right(done))
+    }
+}
+
+/// Where a task finds its own handle and id, once submitted: to cancel itself.
+type Me = Arc<OnceLock<(SchedulerHandle<BoxTask<u8, u8>>, TaskId)>>;
+
 fn within<T>(secs: u64, future: impl Future<Output = T>) -> impl Future<Output = T> {
     let at = std::panic::Location::caller();
     async move {
@@ -905,13 +935,7 @@ async fn a_scheduler_without_its_stream_is_closed() {
             })
         };
         let pool = Pool::new(1).max_waiting(2);
-        let (handle, done) = if spawn {
-            let (handle, done) = pool.spawn_scheduler();
-            (handle, futures::future::Either::Left(done))
-        } else {
-            let (handle, done) = pool.scheduler();
-            (handle, futures::future::Either::Right(done))
-        };
+        let (handle, done) = scheduler(pool, spawn);
         handle.try_submit(task(&drops), 0).unwrap();
         handle.try_submit(task(&drops), 0).unwrap();
         assert!(matches!(
@@ -979,20 +1003,13 @@ async fn a_waiting_submit_ends_when_the_stream_is_dropped() {
 /// that one attempt, and never runs again.
 #[tokio::test(start_paused = true)]
 async fn a_cancel_racing_a_failing_attempt_is_not_lost() {
-    type Slot = Arc<OnceLock<(retry_pool::SchedulerHandle<BoxTask<u8, u8>>, TaskId)>>;
     let mut lost = Vec::new();
     for retry in [Retry::Fifo, Retry::Lifo] {
         for spawn in [false, true] {
             let pool = Pool::new(1).retry(retry).attempts(3);
-            let (handle, done) = if spawn {
-                let (handle, done) = pool.spawn_scheduler();
-                (handle, futures::future::Either::Left(done))
-            } else {
-                let (handle, done) = pool.scheduler();
-                (handle, futures::future::Either::Right(done))
-            };
+            let (handle, done) = scheduler(pool, spawn);
             let mut done = done;
-            let me: Slot = Arc::default();
+            let me: Me = Arc::default();
             let attempts = Arc::new(AtomicU32::new(0));
             let doomed = {
                 let (me, attempts) = (Arc::clone(&me), Arc::clone(&attempts));
@@ -1044,9 +1061,8 @@ async fn a_cancel_racing_a_failing_attempt_is_not_lost() {
 /// cancel was lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_from_inside_the_settling_of_an_attempt_is_kept() {
-    type Slot = Arc<OnceLock<(retry_pool::SchedulerHandle<BoxTask<u8, u8>>, TaskId)>>;
     for spawn in [false, true] {
-        let me: Slot = Arc::default();
+        let me: Me = Arc::default();
         let asked = Arc::new(AtomicU32::new(0));
         let pool = {
             let (me, asked) = (Arc::clone(&me), Arc::clone(&asked));
@@ -1061,13 +1077,7 @@ async fn a_cancel_from_inside_the_settling_of_an_attempt_is_kept() {
                     false
                 })
         };
-        let (handle, done) = if spawn {
-            let (handle, done) = pool.spawn_scheduler();
-            (handle, futures::future::Either::Left(done))
-        } else {
-            let (handle, done) = pool.scheduler();
-            (handle, futures::future::Either::Right(done))
-        };
+        let (handle, done) = scheduler(pool, spawn);
         let id = handle
             .try_submit(
                 boxed(|| async {
