@@ -57,13 +57,16 @@ async fn bytes_allocated<T>(future: impl Future<Output = T>) -> (T, usize) {
 /// `future`'s output, or a failure when it takes longer than `secs` (on the runtime's
 /// clock: a hang of a paused clock fails at once).
 #[track_caller]
+/// What a scheduler's stream yields for a task.
+type Outcome<T, E> = Result<T, Failure<E>>;
+
 /// A scheduler of boxed tasks, in place or spawned, and its stream.
 fn scheduler<T, E, If, After>(
     pool: Pool<If, After>,
     spawn: bool,
 ) -> (
     SchedulerHandle<BoxTask<T, E>>,
-    impl Stream<Item = (TaskId, Result<T, Failure<E>>)> + Unpin,
+    impl Stream<Item = (TaskId, Outcome<T, E>)> + Unpin,
 )
 where
     T: Send + 'static,
