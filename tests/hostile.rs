@@ -54,19 +54,14 @@ async fn bytes_allocated<T>(future: impl Future<Output = T>) -> (T, usize) {
     (output, BYTES.with(Cell::get))
 }
 
-/// `future`'s output, or a failure when it takes longer than `secs` (on the runtime's
-/// clock: a hang of a paused clock fails at once).
-#[track_caller]
-/// What a scheduler's stream yields for a task.
-type Outcome<T, E> = Result<T, Failure<E>>;
-
 /// A scheduler of boxed tasks, in place or spawned, and its stream.
+#[allow(clippy::type_complexity)] // an `impl Stream` cannot be named by an alias
 fn scheduler<T, E, If, After>(
     pool: Pool<If, After>,
     spawn: bool,
 ) -> (
     SchedulerHandle<BoxTask<T, E>>,
-    impl Stream<Item = (TaskId, Outcome<T, E>)> + Unpin,
+    impl Stream<Item = (TaskId, Result<T, Failure<E>>)> + Unpin,
 )
 where
     T: Send + 'static,
@@ -86,6 +81,9 @@ where
 /// Where a task finds its own handle and id, once submitted: to cancel itself.
 type Me = Arc<OnceLock<(SchedulerHandle<BoxTask<u8, u8>>, TaskId)>>;
 
+/// `future`'s output, or a failure when it takes longer than `secs` (on the runtime's
+/// clock: a hang of a paused clock fails at once).
+#[track_caller]
 fn within<T>(secs: u64, future: impl Future<Output = T>) -> impl Future<Output = T> {
     let at = std::panic::Location::caller();
     async move {
