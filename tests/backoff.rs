@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use retry_pool::{Backoff, BoxTask, Pool, Retry, boxed};
+use retry_pool::{Backoff, BoxTask, Failure, Pool, Retry, boxed};
 use tokio::time::Instant;
 
 /// Starts of attempts: (task, attempt, milliseconds since the test began).
@@ -53,26 +53,29 @@ fn tasks(
     })
 }
 
+/// Spawned too: there, every lane has ended for want of work by the time the retry is
+/// due, and it still starts the moment its backoff is over.
 #[tokio::test(start_paused = true)]
 async fn a_task_in_backoff_holds_no_slot() {
-    let log = Log::default();
-    let start = Instant::now();
-    // One slot. Task 0 fails at 10ms; while it waits 100ms, tasks 1..3 use the slot.
-    let outcomes: Vec<_> = Pool::new(1)
-        .retry(Retry::Lifo)
-        .backoff(Backoff::fixed(Duration::from_millis(100)))
-        .run(tasks(&[1, 0, 0, 0], 10, &log, start))
-        .map(Result::unwrap)
-        .collect()
-        .await;
-    assert_eq!(outcomes, [1, 2, 3, 0]);
-    let log = log.lock().unwrap().clone();
-    // The retry of task 0 is due at 110ms, while task 3 (started at 30ms) is long done;
-    // the slot sat free from 40ms to 110ms because nothing else was waiting.
-    assert_eq!(
-        log,
-        [(0, 1, 0), (1, 1, 10), (2, 1, 20), (3, 1, 30), (0, 2, 110)]
-    );
+    for spawn in [false, true] {
+        let log = Log::default();
+        let start = Instant::now();
+        // One slot. Task 0 fails at 10ms; while it waits 100ms, tasks 1..3 use the slot.
+        let pool = Pool::new(1)
+            .retry(Retry::Lifo)
+            .backoff(Backoff::fixed(Duration::from_millis(100)));
+        let outcomes = outcomes(pool, spawn, (&[1, 0, 0, 0], 10), &log, start).await;
+        let outcomes: Vec<_> = outcomes.into_iter().map(Result::unwrap).collect();
+        assert_eq!(outcomes, [1, 2, 3, 0], "spawn {spawn}");
+        let log = log.lock().unwrap().clone();
+        // The retry of task 0 is due at 110ms, while task 3 (started at 30ms) is long
+        // done; the slot sat free from 40ms to 110ms because nothing else was waiting.
+        assert_eq!(
+            log,
+            [(0, 1, 0), (1, 1, 10), (2, 1, 20), (3, 1, 30), (0, 2, 110)],
+            "spawn {spawn}"
+        );
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -202,20 +205,21 @@ fn nominal_delays_saturate_at_the_cap() {
     assert_eq!(huge.nominal_delay(u32::MAX), Duration::MAX);
 }
 
+/// In place and spawned.
 #[tokio::test(start_paused = true)]
 async fn the_stream_ends_only_after_the_last_retry() {
-    let log = Log::default();
-    let start = Instant::now();
-    let outcomes: Vec<_> = Pool::new(4)
-        .retry(Retry::Fifo)
-        .attempts(2)
-        .backoff(Backoff::fixed(Duration::from_secs(60)))
-        .run(tasks(&[1, 1], 0, &log, start))
-        .collect()
-        .await;
-    assert_eq!(outcomes.len(), 2);
-    assert!(outcomes.iter().all(Result::is_ok));
-    assert_eq!(start.elapsed(), Duration::from_secs(60));
+    for spawn in [false, true] {
+        let log = Log::default();
+        let start = Instant::now();
+        let pool = Pool::new(4)
+            .retry(Retry::Fifo)
+            .attempts(2)
+            .backoff(Backoff::fixed(Duration::from_secs(60)));
+        let outcomes = outcomes(pool, spawn, (&[1, 1], 0), &log, start).await;
+        assert_eq!(outcomes.len(), 2, "spawn {spawn}");
+        assert!(outcomes.iter().all(Result::is_ok), "spawn {spawn}");
+        assert_eq!(start.elapsed(), Duration::from_secs(60), "spawn {spawn}");
+    }
 }
 
 /// The tasks of [`tasks`] as closures returning futures, for the spawned flavour.
@@ -236,40 +240,23 @@ fn spawned_tasks(
     })
 }
 
-/// Spawned, the same: a task in its backoff holds no lane, and when every lane has
-/// ended for want of work, the retry still starts the moment its backoff is over.
-#[tokio::test(start_paused = true)]
-async fn spawned_a_task_in_backoff_holds_no_slot() {
-    let log = Log::default();
-    let start = Instant::now();
-    let outcomes: Vec<_> = Pool::new(1)
-        .retry(Retry::Lifo)
-        .backoff(Backoff::fixed(Duration::from_millis(100)))
-        .spawn(spawned_tasks(&[1, 0, 0, 0], 10, &log, start))
-        .map(Result::unwrap)
-        .collect()
-        .await;
-    assert_eq!(outcomes, [1, 2, 3, 0]);
-    let log = log.lock().unwrap().clone();
-    assert_eq!(
-        log,
-        [(0, 1, 0), (1, 1, 10), (2, 1, 20), (3, 1, 30), (0, 2, 110)]
-    );
-}
-
-/// Spawned: the stream ends with the last retry, a minute later, not before.
-#[tokio::test(start_paused = true)]
-async fn spawned_the_stream_ends_only_after_the_last_retry() {
-    let log = Log::default();
-    let start = Instant::now();
-    let outcomes: Vec<_> = Pool::new(4)
-        .retry(Retry::Fifo)
-        .attempts(2)
-        .backoff(Backoff::fixed(Duration::from_secs(60)))
-        .spawn(spawned_tasks(&[1, 1], 0, &log, start))
-        .collect()
-        .await;
-    assert_eq!(outcomes.len(), 2);
-    assert!(outcomes.iter().all(Result::is_ok));
-    assert_eq!(start.elapsed(), Duration::from_secs(60));
+/// Every outcome of the tasks `(failures, millis)` through `pool`: in place, or spawned.
+async fn outcomes(
+    pool: Pool,
+    spawn: bool,
+    (failures, millis): (&'static [u32], u64),
+    log: &Log,
+    start: Instant,
+) -> Vec<Result<usize, Failure<usize>>> {
+    match spawn {
+        true => {
+            let tasks = spawned_tasks(failures, millis, log, start);
+            pool.spawn(tasks).collect().await
+        }
+        false => {
+            pool.run(tasks(failures, millis, log, start))
+                .collect()
+                .await
+        }
+    }
 }
