@@ -29,6 +29,7 @@
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use retry_pool::{Failure, Pool, Retry};
@@ -234,6 +235,18 @@ fn self_waking_tasks(n: usize) -> impl Stream<Item = Outcomes<()>> + Unpin {
     Pool::new(64).run(tasks)
 }
 
+/// The same with a timeout that never fires: each slot's timer is reset for every
+/// attempt, none is made per attempt.
+fn timed_tasks(n: usize) -> impl Stream<Item = Outcomes<()>> + Unpin {
+    let tasks = (0..n).map(|index| {
+        async move || {
+            tokio::task::yield_now().await;
+            Ok::<_, ()>(index)
+        }
+    });
+    Pool::new(64).timeout(Duration::from_secs(60)).run(tasks)
+}
+
 /// Plain futures through `run_futures`.
 fn futures(n: usize) -> impl Stream<Item = Outcomes<()>> + Unpin {
     let futures = (0..n).map(|index| async move {
@@ -289,6 +302,18 @@ fn spawned(n: usize) -> impl Stream<Item = Outcomes<()>> + Unpin {
         }
     });
     Pool::new(64).spawn(tasks)
+}
+
+/// Spawned, with a timeout that never fires: each lane's timer is reset for every
+/// attempt.
+fn spawned_timed(n: usize) -> impl Stream<Item = Outcomes<()>> + Unpin {
+    let tasks = (0..n).map(|index| {
+        move || async move {
+            tokio::task::yield_now().await;
+            Ok::<_, ()>(index)
+        }
+    });
+    Pool::new(64).timeout(Duration::from_secs(60)).spawn(tasks)
 }
 
 /// Spawned, with LIFO retries of 10% failing attempts as in [`lifo_retries`].
@@ -358,6 +383,16 @@ fn self_waking_tasks_allocate_nothing_after_the_warm_up() {
 }
 
 #[test]
+fn timed_tasks_allocate_nothing_in_steady_state() {
+    assert_steady_state_allocates_nothing(64, timed_tasks);
+}
+
+#[test]
+fn timed_tasks_allocate_nothing_after_the_warm_up() {
+    assert_nothing_allocates(64, timed_tasks);
+}
+
+#[test]
 fn futures_allocate_nothing_in_steady_state() {
     assert_steady_state_allocates_nothing(64, futures);
 }
@@ -391,6 +426,11 @@ fn lifo_retries_1024_allocate_nothing_after_the_warm_up() {
 #[test]
 fn spawned_attempts_allocate_nothing_in_steady_state() {
     assert_steady_state_allocates_nothing(64, spawned);
+}
+
+#[test]
+fn spawned_timed_attempts_allocate_nothing_in_steady_state() {
+    assert_steady_state_allocates_nothing(64, spawned_timed);
 }
 
 #[test]

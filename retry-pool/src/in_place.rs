@@ -4,10 +4,12 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures_core::{FusedStream, Stream};
 
 use crate::engine::{Engine, Stop};
+use crate::job::Job;
 use crate::pool_stream::PoolStream;
 use crate::slots::Slots;
 use crate::source::{Cancel, Source};
@@ -55,7 +57,6 @@ pub struct Completions<S: Source, A: Attempt> {
     engine: Engine<S, A::Result>,
     slots: Slots<A>,
     attempt: fn(A::Task, Limits) -> A,
-    limits: Limits,
     concurrency: usize,
     /// Outcomes settled but not yet yielded, with their task's index.
     outcomes: VecDeque<(usize, Outcome<A::Result>)>,
@@ -82,16 +83,15 @@ where
     pub(crate) fn new(
         engine: Engine<S, A::Result>,
         attempt: fn(A::Task, Limits) -> A,
-        limits: Limits,
+        timeout: Option<Duration>,
         concurrency: usize,
     ) -> Self {
         // Room to poll every slot and to start an attempt in each: a full turn.
         let polls_per_turn = concurrency.saturating_mul(2).clamp(64, 8192);
         Completions {
             engine,
-            slots: Slots::new(),
+            slots: Slots::new(timeout),
             attempt,
-            limits,
             concurrency,
             outcomes: VecDeque::new(),
             cancels: Vec::new(),
@@ -105,19 +105,45 @@ where
     /// behind or the turn is used up. A new attempt is polled at once, so that it is under
     /// way before anything returns.
     fn fill(&mut self, cx: &mut Context<'_>, polls: &mut usize) {
-        while self.slots.running() < self.concurrency
-            && self.outcomes.len() <= self.outcomes_cap
-            && *polls > 0
-        {
-            let Poll::Ready(Some(job)) = self.engine.poll_next(cx) else {
+        while self.slots.running() < self.concurrency {
+            let Some(job) = self.next_job(cx, polls) else {
                 return;
             };
-            let meta = job.next_attempt();
+            let attempt = self.attempt;
             let slot = self
                 .slots
-                .start(meta, (self.attempt)(job.task, self.limits));
-            *polls -= 1;
-            self.poll_slot(slot);
+                .start(job.next_attempt(), |limits| attempt(job.task, limits));
+            self.run_slot(cx, slot, polls);
+        }
+    }
+
+    /// The next task to start, unless nothing is waiting, the consumer is behind or the
+    /// turn is used up; the poll it is about to have is taken from the turn.
+    #[inline]
+    fn next_job(&mut self, cx: &mut Context<'_>, polls: &mut usize) -> Option<Job<A::Task>> {
+        if self.outcomes.len() > self.outcomes_cap || *polls == 0 {
+            return None;
+        }
+        let Poll::Ready(Some(job)) = self.engine.poll_next(cx) else {
+            return None;
+        };
+        *polls -= 1;
+        Some(job)
+    }
+
+    /// Polls the attempt in `slot`, its poll already taken from the turn. When it ends, it
+    /// is settled and the next task started in the same slot and polled at once, and so
+    /// on; the slot is freed when none can start.
+    #[inline]
+    fn run_slot(&mut self, cx: &mut Context<'_>, slot: usize, polls: &mut usize) {
+        while self.poll_slot(slot) {
+            let Some(job) = self.next_job(cx, polls) else {
+                self.slots.release(slot);
+                return;
+            };
+            let attempt = self.attempt;
+            self.slots
+                .restart(slot, job.next_attempt(), |limits| attempt(job.task, limits));
         }
     }
 
@@ -173,9 +199,7 @@ where
                     break;
                 };
                 polls -= 1;
-                if self.poll_slot(slot) {
-                    self.fill(cx, &mut polls);
-                }
+                self.run_slot(cx, slot, &mut polls);
             }
 
             if let Some(outcome) = self.outcomes.pop_front() {

@@ -413,12 +413,6 @@ impl<If, After> Pool<If, After> {
         );
     }
 
-    fn limits(&self) -> Limits {
-        Limits {
-            timeout: self.timeout,
-        }
-    }
-
     /// What both flavours run on: the tasks of `source`, retried by this pool's policy.
     #[track_caller]
     fn engine<S, R>(self, source: S, counters: Arc<Counters>) -> Engine<S, R>
@@ -448,9 +442,9 @@ impl<If, After> Pool<If, After> {
         If: RetryIf<<A::Result as TaskResult>::Err>,
         After: RetryAfter<<A::Result as TaskResult>::Err>,
     {
-        let (limits, concurrency) = (self.limits(), self.concurrency);
+        let (timeout, concurrency) = (self.timeout, self.concurrency);
         let engine = self.engine(source, counters);
-        Completions::new(engine, attempt, limits, concurrency)
+        Completions::new(engine, attempt, timeout, concurrency)
     }
 
     /// The spawned stream of `source`'s tasks, each attempt a tokio task run by `attempt`,
@@ -472,9 +466,9 @@ impl<If, After> Pool<If, After> {
         If: RetryIf<<A::Result as TaskResult>::Err>,
         After: RetryAfter<<A::Result as TaskResult>::Err>,
     {
-        let (limits, concurrency) = (self.limits(), self.concurrency);
+        let (timeout, concurrency) = (self.timeout, self.concurrency);
         let engine = self.engine(source, counters);
-        Spawned::new(engine, attempt, limits, concurrency)
+        Spawned::new(engine, attempt, timeout, concurrency)
     }
 
     /// Runs `tasks` in this pool, in place: attempts are polled inside the returned

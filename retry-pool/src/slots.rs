@@ -19,12 +19,13 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
 
 use atomic_waker::AtomicWaker;
 
 use crate::job::Meta;
 use crate::lock::lock;
-use crate::task::Panic;
+use crate::task::{Deadline, Limits, Panic, limits, poll_attempt};
 use crate::trace::{self, AttemptSpan};
 
 /// Slots per group: the bits of a word.
@@ -32,6 +33,8 @@ const GROUP: usize = u64::BITS as usize;
 
 pub(crate) struct Slots<A> {
     slots: Vec<Slot<A>>,
+    /// Each attempt's, from its start.
+    timeout: Option<Duration>,
     /// Numbers of the slots that hold no attempt.
     free: Vec<usize>,
     /// One per `GROUP` slots, made with the first of them.
@@ -47,6 +50,8 @@ pub(crate) struct Slots<A> {
 
 struct Slot<A> {
     attempt: Pin<Box<Option<A>>>,
+    /// The timer of its attempts, when the pool has a timeout.
+    deadline: Option<Deadline>,
     meta: Meta,
     span: AttemptSpan,
     waker: Waker,
@@ -104,9 +109,10 @@ fn reserve_for(list: &mut Vec<usize>, len: usize) {
 }
 
 impl<A: Future> Slots<A> {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(timeout: Option<Duration>) -> Self {
         Slots {
             slots: Vec::new(),
+            timeout,
             free: Vec::new(),
             groups: Vec::new(),
             woken: Arc::default(),
@@ -129,25 +135,36 @@ impl<A: Future> Slots<A> {
         self.bits != 0 || self.next < self.batch.len() || !lock(&self.woken.groups).is_empty()
     }
 
-    /// Puts `attempt` in a free slot (making one if none is free) and returns its number.
-    /// The attempt has not been polled: poll it with [`poll`](Slots::poll).
+    /// Puts the attempt that `make` makes within the slot's limits in a free slot (making
+    /// one if none is free) and returns its number. The attempt has not been polled: poll
+    /// it with [`poll`](Slots::poll).
     #[inline]
-    pub(crate) fn start(&mut self, meta: Meta, attempt: A) -> usize {
+    pub(crate) fn start(&mut self, meta: Meta, make: impl FnOnce(Limits) -> A) -> usize {
         match self.free.pop() {
             Some(slot) => {
-                let entry = &mut self.slots[slot];
-                entry.attempt.set(Some(attempt));
-                entry.meta = meta;
-                entry.span = trace::attempt_span(meta);
+                self.restart(slot, meta, make);
                 slot
             }
-            None => self.make(meta, attempt),
+            None => self.make(meta, make),
         }
+    }
+
+    /// Puts the attempt that `make` makes in `slot`, in place of the attempt that ended
+    /// there (see [`poll`](Slots::poll)) or of none: the slot is not freed in between.
+    #[inline]
+    pub(crate) fn restart(&mut self, slot: usize, meta: Meta, make: impl FnOnce(Limits) -> A) {
+        let entry = &mut self.slots[slot];
+        // (An ended attempt holds nothing: replacing it cannot panic.)
+        entry
+            .attempt
+            .set(Some(make(limits(entry.deadline.as_mut()))));
+        entry.meta = meta;
+        entry.span = trace::attempt_span(meta);
     }
 
     #[cold]
     #[inline(never)]
-    fn make(&mut self, meta: Meta, attempt: A) -> usize {
+    fn make(&mut self, meta: Meta, make: impl FnOnce(Limits) -> A) -> usize {
         let slot = self.slots.len();
         if slot % GROUP == 0 {
             self.groups.push(Arc::new(Group {
@@ -165,8 +182,11 @@ impl<A: Future> Slots<A> {
             group: Arc::clone(&self.groups[slot / GROUP]),
             mask: 1 << (slot % GROUP),
         });
+        let mut deadline = self.timeout.map(Deadline::new);
+        let attempt = make(limits(deadline.as_mut()));
         self.slots.push(Slot {
             attempt: Box::pin(Some(attempt)),
+            deadline,
             meta,
             span: trace::attempt_span(meta),
             waker: Waker::from(handle),
@@ -223,7 +243,7 @@ impl<A: Future> Slots<A> {
 
     /// Drops the attempt in `slot` and frees it.
     #[inline]
-    fn release(&mut self, slot: usize) -> Meta {
+    pub(crate) fn release(&mut self, slot: usize) -> Meta {
         let entry = &mut self.slots[slot];
         // An attempt that panicked may panic again as it is dropped; that one is lost too.
         let _ = catch_unwind(AssertUnwindSafe(|| entry.attempt.set(None)));
@@ -231,9 +251,11 @@ impl<A: Future> Slots<A> {
         entry.meta
     }
 
-    /// Polls the attempt in `slot`. When it ends (or panics), the slot is freed, `ended`
-    /// is given its output with the attempt's meta, and `true` returned. A slot woken
-    /// after its attempt ended is not polled.
+    /// Polls the attempt in `slot`. When it ends (or panics), `ended` is given its output
+    /// with the attempt's meta, and `true` returned: the slot still holds what is left of
+    /// the attempt, for the caller to [`restart`](Slots::restart) or
+    /// [`release`](Slots::release) before anything else. A slot woken after it was freed
+    /// is not polled.
     #[inline]
     pub(crate) fn poll(
         &mut self,
@@ -247,17 +269,25 @@ impl<A: Future> Slots<A> {
             return false;
         };
         let mut cx = Context::from_waker(&entry.waker);
+        let deadline = entry.deadline.as_mut();
         let polled = {
             #[cfg(feature = "tracing")]
             let _entered = entry.span.enter();
-            catch_unwind(AssertUnwindSafe(|| attempt.poll(&mut cx)))
+            catch_unwind(AssertUnwindSafe(|| {
+                poll_attempt(attempt, deadline, &mut cx)
+            }))
         };
         let output = match polled {
             Ok(Poll::Pending) => return false,
             Ok(Poll::Ready(output)) => Ok(output),
             Err(panic) => Err(panic),
         };
-        ended(self.release(slot), output);
+        let meta = entry.meta;
+        if output.is_err() {
+            // What a panic left may panic again as it is dropped: that is lost too.
+            let _ = catch_unwind(AssertUnwindSafe(|| entry.attempt.set(None)));
+        }
+        ended(meta, output);
         true
     }
 }

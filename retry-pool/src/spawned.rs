@@ -17,6 +17,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
 
 use atomic_waker::AtomicWaker;
 use futures_core::{FusedStream, Stream};
@@ -30,7 +31,7 @@ use crate::lock::lock;
 use crate::pool_stream::PoolStream;
 use crate::source::{Cancel, Source};
 use crate::stats::{Counters, Stats};
-use crate::task::{Attempt, Limits, Outcome, Panic, TaskResult};
+use crate::task::{Attempt, Deadline, Limits, Outcome, Panic, TaskResult, limits, poll_attempt};
 
 /// What the task of a lane dropped unfinished, though not cancelled, reports as its panic.
 const LANE_LOST: &str = "the attempt was dropped unfinished (a panic outside it)";
@@ -99,7 +100,7 @@ where
     pub(crate) fn new<S, A>(
         engine: Engine<S, R>,
         attempt: fn(A::Task, Limits) -> A,
-        limits: Limits,
+        timeout: Option<Duration>,
         concurrency: usize,
     ) -> Self
     where
@@ -122,7 +123,7 @@ where
                 cancels: Vec::new(),
             })),
             attempt,
-            limits,
+            timeout,
             concurrency,
             // Twice the slots: measured on 2 workers, a buffer of `concurrency` outcomes
             // filled before the consumer's thread was back on a CPU, and the workers went
@@ -273,7 +274,8 @@ struct Shared<S: Source, A: Attempt> {
     /// go with it, not with the last attempt to be dropped.
     core: Mutex<Option<Core<S, A::Result>>>,
     attempt: fn(A::Task, Limits) -> A,
-    limits: Limits,
+    /// Each attempt's, from its start.
+    timeout: Option<Duration>,
     concurrency: usize,
     /// No attempt starts while this many outcomes wait for the consumer.
     buffer: usize,
@@ -547,10 +549,12 @@ where
     fn fill(self: &Arc<Self>, core: &mut Core<S, A::Result>, cx: &mut Context<'_>) {
         while let Some(job) = self.next_job(core, cx) {
             let meta = job.next_attempt();
-            let attempt = traced((self.attempt)(job.task, self.limits), meta);
+            let mut deadline = self.timeout.map(Deadline::new);
+            let attempt = (self.attempt)(job.task, limits(deadline.as_mut()));
             let slot = core.running.take(meta);
             let lane = Lane {
-                attempt: Some(attempt),
+                attempt: Some(traced(attempt, meta)),
+                deadline,
                 guard: Guard {
                     shared: Arc::clone(self),
                     slot,
@@ -754,6 +758,8 @@ pin_project! {
     struct Lane<S: Source, A: Attempt> {
         #[pin]
         attempt: Option<Traced<A>>,
+        // The timer of its attempts, when the pool has a timeout.
+        deadline: Option<Deadline>,
         // After the attempt, so dropped after it: a cancelled attempt has let go of what
         // it held by the time its task is reported.
         guard: Guard<S, A>,
@@ -780,7 +786,9 @@ where
             let Some(attempt) = this.attempt.as_mut().as_pin_mut() else {
                 return Poll::Ready(());
             };
-            let ended = match catch_unwind(AssertUnwindSafe(|| attempt.poll(cx))) {
+            let deadline = this.deadline.as_mut();
+            let ended = match catch_unwind(AssertUnwindSafe(|| poll_attempt(attempt, deadline, cx)))
+            {
                 Ok(Poll::Pending) => return Poll::Pending,
                 Ok(Poll::Ready(handback)) => Ok(handback),
                 Err(panic) => Err(panic),
@@ -790,8 +798,8 @@ where
             let _ = catch_unwind(AssertUnwindSafe(|| this.attempt.set(None)));
             match shared.ended(this.guard.slot, ended) {
                 Some((meta, task)) => {
-                    let attempt = traced((shared.attempt)(task, shared.limits), meta);
-                    this.attempt.set(Some(attempt));
+                    let attempt = (shared.attempt)(task, limits(this.deadline.as_mut()));
+                    this.attempt.set(Some(traced(attempt, meta)));
                 }
                 None => {
                     this.guard.ended = true;

@@ -4,8 +4,11 @@
 //! so that the same task can be started again: `async move { let r = task().await; (task, r) }`.
 //! The pool stores that future as it is, pinned in a slot, with no box of its own.
 
+use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -102,11 +105,13 @@ where
     Box::new(move || Box::pin(task()))
 }
 
-/// What every attempt of a pool is held to. `Copy`, so the attempt function can take it
-/// by value.
-#[derive(Clone, Copy, Debug, Default)]
+/// What every attempt of a pool is held to, given to it by the slot or lane that runs it.
+/// Small, so that an attempt carries no timer of its own: the timer is the slot's
+/// ([`Deadline`]), which only tells the attempt when its time is up.
+#[derive(Clone, Debug, Default)]
 pub struct Limits {
-    pub(crate) timeout: Option<Duration>,
+    /// Set by the runner's [`Deadline`] once the attempt's time is up; `None`: no timeout.
+    expired: Option<Arc<AtomicBool>>,
 }
 
 impl Limits {
@@ -114,7 +119,7 @@ impl Limits {
     pub fn apply<Fut: Future>(self, attempt: Fut) -> Timed<Fut> {
         Timed {
             attempt,
-            deadline: self.timeout.map(tokio::time::sleep),
+            expired: self.expired,
         }
     }
 }
@@ -125,8 +130,7 @@ pin_project! {
     pub struct Timed<Fut> {
         #[pin]
         attempt: Fut,
-        #[pin]
-        deadline: Option<Sleep>,
+        expired: Option<Arc<AtomicBool>>,
     }
 }
 
@@ -135,13 +139,95 @@ impl<Fut: Future> Future for Timed<Fut> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if let Poll::Ready(output) = this.attempt.poll(cx) {
-            return Poll::Ready(Some(output));
+        // Set by the runner only after a poll that left the attempt waiting, as its timer
+        // fired: an output ready by the deadline still wins, as with `tokio::time::timeout`.
+        if this
+            .expired
+            .as_ref()
+            .is_some_and(|expired| expired.load(Ordering::Relaxed))
+        {
+            return Poll::Ready(None);
         }
-        match this.deadline.as_pin_mut() {
-            Some(deadline) => deadline.poll(cx).map(|()| None),
-            None => Poll::Pending,
+        this.attempt.poll(cx).map(Some)
+    }
+}
+
+/// The timeout of the attempts that one slot (in place) or lane (spawned) runs, one after
+/// another: one timer, made with the runner and reset for each attempt, so that starting
+/// an attempt neither allocates nor copies a timer.
+pub(crate) struct Deadline {
+    timeout: Duration,
+    timer: Pin<Box<Sleep>>,
+    /// Shared with the running attempt's [`Timed`].
+    expired: Arc<AtomicBool>,
+}
+
+/// How far `tokio::time::sleep` puts a deadline that overflows.
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+impl Deadline {
+    /// Needs the runtime's timer, as `tokio::time::sleep` does.
+    pub(crate) fn new(timeout: Duration) -> Self {
+        Deadline {
+            timeout,
+            timer: Box::pin(tokio::time::sleep(timeout)),
+            expired: Arc::default(),
         }
+    }
+
+    /// Starts the clock of a new attempt: the limits to make it with.
+    pub(crate) fn start(&mut self) -> Limits {
+        self.expired.store(false, Ordering::Relaxed);
+        let now = tokio::time::Instant::now();
+        // A timeout past what an instant can hold never fires: as `tokio::time::sleep`
+        // does, it is taken as thirty years.
+        let deadline = now.checked_add(self.timeout).unwrap_or(now + FAR_FUTURE);
+        self.timer.as_mut().reset(deadline);
+        Limits {
+            expired: Some(Arc::clone(&self.expired)),
+        }
+    }
+
+    /// Called after a poll that left the attempt waiting: whether its time is up, in which
+    /// case the attempt is told, and ends as timed out when polled again. Otherwise `cx`
+    /// is woken at the deadline.
+    pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.timer.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        self.expired.store(true, Ordering::Relaxed);
+        true
+    }
+}
+
+/// The limits of a runner's next attempt, whose clock starts now if the runner has a
+/// deadline.
+#[inline]
+pub(crate) fn limits(deadline: Option<&mut Deadline>) -> Limits {
+    deadline.map_or_else(Limits::default, Deadline::start)
+}
+
+/// Polls `attempt` and, when it waits, its `deadline`: an attempt whose time is up is
+/// polled once more, to end as timed out. What both flavours' runners poll an attempt with.
+#[inline]
+pub(crate) fn poll_attempt<A: Future>(
+    mut attempt: Pin<&mut A>,
+    deadline: Option<&mut Deadline>,
+    cx: &mut Context<'_>,
+) -> Poll<A::Output> {
+    match attempt.as_mut().poll(cx) {
+        Poll::Pending if deadline.is_some_and(|deadline| deadline.poll_expired(cx)) => {
+            attempt.poll(cx)
+        }
+        polled => polled,
+    }
+}
+
+impl fmt::Debug for Deadline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Deadline")
+            .field("timeout", &self.timeout)
+            .finish()
     }
 }
 
