@@ -2,8 +2,10 @@
 //! ready to be polled again.
 //!
 //! Each slot is one pinned allocation made the first time it is needed and reused for
-//! every later attempt, and each slot's waker is made once with it. So in steady state an
-//! attempt costs no allocation beyond what the task itself allocates.
+//! every later attempt, and each slot's waker (and timer, when the pool has a timeout) is
+//! made once with it. So in steady state an attempt costs no allocation beyond what the
+//! task itself allocates. An attempt that ends is replaced in its slot by the next one at
+//! once ([`Slots::restart`]); a slot is freed only when nothing can start.
 //!
 //! Waking a slot sets its bit in the word of its group (64 slots a group): one atomic
 //! `fetch_or`, which also says whether the slot was already listed. Only the wake that
