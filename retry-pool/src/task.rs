@@ -107,7 +107,7 @@ where
 
 /// What every attempt of a pool is held to, given to it by the slot or lane that runs it.
 /// Small, so that an attempt carries no timer of its own: the timer is the slot's
-/// ([`Deadline`]), which only tells the attempt when its time is up.
+/// (a `Deadline`), which only tells the attempt when its time is up.
 #[derive(Clone, Debug, Default)]
 pub struct Limits {
     /// Set by the runner's [`Deadline`] once the attempt's time is up; `None`: no timeout.
