@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -252,9 +253,29 @@ where
 }
 
 /// The one attempt of a plain future.
-pub(crate) async fn attempt_future<Fut: IntoFuture>(
-    future: Fut,
-    limits: Limits,
-) -> Handback<Fut, Fut::Output> {
-    (None, limits.apply(future.into_future()).await)
+pub(crate) fn attempt_future<Fut: IntoFuture>(future: Fut, limits: Limits) -> Plain<Fut> {
+    Plain {
+        timed: limits.apply(future.into_future()),
+        _task: PhantomData,
+    }
+}
+
+pin_project! {
+    /// The one attempt of a plain future: the future within its limits, which hands no task
+    /// back. Written out rather than an `async fn`, whose state would hold the future twice
+    /// (as its argument and within `Timed`) and be copied into its slot with it.
+    #[must_use = "futures do nothing unless polled"]
+    pub(crate) struct Plain<Fut: IntoFuture> {
+        #[pin]
+        timed: Timed<Fut::IntoFuture>,
+        _task: PhantomData<fn() -> Fut>,
+    }
+}
+
+impl<Fut: IntoFuture> Future for Plain<Fut> {
+    type Output = Handback<Fut, Fut::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().timed.poll(cx).map(|output| (None, output))
+    }
 }
