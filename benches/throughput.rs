@@ -167,6 +167,16 @@ async fn pooled_run(n: u64, c: usize) -> u64 {
     sum_ok(pooled_noops(n, c)).await
 }
 
+/// `Pool::run_futures` through the attribute: a body listing plain futures (no retry).
+#[retry_pool::pooled(concurrency = c)]
+async fn pooled_noop_futures(n: u64, c: usize) -> Result<u64, u64> {
+    (0..n).map(noop)
+}
+
+async fn pooled_futures(n: u64, c: usize) -> u64 {
+    sum_ok(pooled_noop_futures(n, c)).await
+}
+
 /// The floor: `c` fixed lanes, lane `k` awaiting tasks `k`, `k + c`, `k + 2c`, ... one
 /// after another. No scheduler bookkeeping beyond `join_all` itself.
 async fn lanes(n: u64, c: usize) -> u64 {
@@ -307,11 +317,19 @@ fn rows() -> Vec<Row> {
             Some(POOL_RUN)
         ),
         row!(
-            "retry-pool in-place `run_futures`",
+            POOL_RUN_FUTURES,
             NoOp,
             CurrentThread,
             false,
             pool_run_futures
+        ),
+        row!(
+            "`#[pooled]` in-place, plain futures",
+            NoOp,
+            CurrentThread,
+            false,
+            pooled_futures,
+            Some(POOL_RUN_FUTURES)
         ),
         row!(
             "floor: c fixed lanes (join_all)",
@@ -342,6 +360,7 @@ fn rows() -> Vec<Row> {
 /// The names of the rows that others are compared with.
 const JOIN_SET_MT: &str = "JoinSet refill loop, multi-thread (2 workers)";
 const POOL_RUN: &str = "retry-pool in-place `run` (async closures)";
+const POOL_RUN_FUTURES: &str = "retry-pool in-place `run_futures`";
 const POOL_LIFO: &str = "retry-pool in-place LIFO, attempts 3";
 
 fn current_thread() -> Runtime {

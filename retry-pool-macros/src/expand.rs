@@ -273,11 +273,20 @@ fn attempt_again(krate: &Path, block: &Block, finish: &Finish) -> TokenStream {
 
 // Input: a task of a non-retrying pool: a plain future or a closure.
 // Output: its one attempt. `Task::start` tells the two apart by a marker type inferred here.
+// In place, the attempt is `__private::once`, a future that holds the task's future once;
+// spawned, an `async` block, so that the task is started on the worker that runs it.
 fn attempt_once(krate: &Path, block: &Block, finish: &Finish) -> TokenStream {
     let task = local("task");
     let limits = local("limits");
     // Reported on the user's tasks when they are neither futures nor closures.
     let task_there = spanned_as_tasks(block, &task);
+    if !finish.spawn {
+        return quote! {
+            |#task, #limits| #krate::__private::once(
+                #limits.apply(#krate::__private::Task::start(#task_there))
+            )
+        };
+    }
     let result = finish.apply(quote! {
         #limits.apply(#krate::__private::Task::start(#task_there)).await
     });

@@ -253,27 +253,37 @@ where
 }
 
 /// The one attempt of a plain future.
-pub(crate) fn attempt_future<Fut: IntoFuture>(future: Fut, limits: Limits) -> Plain<Fut> {
-    Plain {
-        timed: limits.apply(future.into_future()),
-        _task: PhantomData,
-    }
+pub(crate) fn attempt_future<Fut: IntoFuture>(
+    future: Fut,
+    limits: Limits,
+) -> Plain<Fut, Fut::IntoFuture> {
+    Plain::new(limits.apply(future.into_future()))
 }
 
 pin_project! {
-    /// The one attempt of a plain future: the future within its limits, which hands no task
-    /// back. Written out rather than an `async fn`, whose state would hold the future twice
-    /// (as its argument and within `Timed`) and be copied into its slot with it.
+    /// The one attempt of a task of type `F` that cannot be started again: its future
+    /// within its limits, handing no task back. Written out rather than an `async fn`,
+    /// whose state would hold the task twice (as its argument, and within `Timed` once
+    /// started) and be copied into its slot with it.
     #[must_use = "futures do nothing unless polled"]
-    pub(crate) struct Plain<Fut: IntoFuture> {
+    pub struct Plain<F, Fut> {
         #[pin]
-        timed: Timed<Fut::IntoFuture>,
-        _task: PhantomData<fn() -> Fut>,
+        timed: Timed<Fut>,
+        _task: PhantomData<fn() -> F>,
     }
 }
 
-impl<Fut: IntoFuture> Future for Plain<Fut> {
-    type Output = Handback<Fut, Fut::Output>;
+impl<F, Fut> Plain<F, Fut> {
+    pub(crate) fn new(timed: Timed<Fut>) -> Self {
+        Plain {
+            timed,
+            _task: PhantomData,
+        }
+    }
+}
+
+impl<F, Fut: Future> Future for Plain<F, Fut> {
+    type Output = Handback<F, Fut::Output>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.project().timed.poll(cx).map(|output| (None, output))
