@@ -49,7 +49,26 @@ impl<S: Source> TaskQueue<S> {
     /// `Pending` means the source or a delay's timer will wake `cx`.
     #[inline]
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Job<S::Task>>> {
-        // (Checked first: no call at all when nothing waits out a delay, the common case.)
+        // The common case, kept small enough to inline: nothing waits to run again, so the
+        // next task is the input's whatever the order.
+        if self.delayed.len() == 0
+            && self.due.is_empty()
+            && self.retries.is_empty()
+            && !self.source_ended
+        {
+            let next = self.source.poll_job(cx, &mut self.next_index);
+            if let Poll::Ready(None) = next {
+                self.source_ended = true;
+            }
+            return next;
+        }
+        self.poll_waiting(cx)
+    }
+
+    /// [`poll_next`](TaskQueue::poll_next) when a task waits to run again or the input has
+    /// ended.
+    #[inline(never)]
+    fn poll_waiting(&mut self, cx: &mut Context<'_>) -> Poll<Option<Job<S::Task>>> {
         while self.delayed.len() > 0 {
             let Poll::Ready(job) = self.delayed.poll_due(cx) else {
                 break;
