@@ -1149,3 +1149,162 @@ async fn spawned_cancel_of_an_attempt_that_already_failed() {
     assert!(failure.is_cancelled(), "{failure:?}");
     assert_eq!(attempts.load(SeqCst), 1, "no attempt after the cancel");
 }
+
+/// A job whose `into_future` panics when it is a `Bomb`: the panic happens as its one
+/// attempt starts.
+enum Job {
+    Good(u8),
+    Bomb,
+}
+
+impl std::future::IntoFuture for Job {
+    type Output = Result<u8, ()>;
+    type IntoFuture = std::future::Ready<Result<u8, ()>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        match self {
+            Job::Good(n) => std::future::ready(Ok(n)),
+            Job::Bomb => panic!("bomb"),
+        }
+    }
+}
+
+/// Rule 8: a plain future that panics as it starts (in `into_future`) is that task's panic,
+/// in place and spawned; the other tasks go on. (Its attempt starts at its first poll,
+/// within the pool's catch.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_future_that_panics_as_it_starts_is_its_tasks_panic() {
+    let in_place: Vec<_> = within(
+        10,
+        Pool::new(2)
+            .run_futures([Job::Bomb, Job::Good(7)])
+            .collect(),
+    )
+    .await;
+    let spawned: Vec<_> = within(
+        10,
+        Pool::new(2)
+            .spawn_futures([Job::Bomb, Job::Good(7)])
+            .collect(),
+    )
+    .await;
+    for outcomes in [in_place, spawned] {
+        assert_eq!(outcomes.len(), 2, "{outcomes:?}");
+        let failure = outcomes
+            .iter()
+            .find_map(|o| o.as_ref().err())
+            .expect("one failure");
+        assert!(failure.is_panic(), "{failure:?}");
+        assert_eq!(
+            (failure.index(), failure.panic_message()),
+            (0, Some("bomb"))
+        );
+        assert!(
+            outcomes.iter().any(|o| o.as_ref().ok() == Some(&7)),
+            "{outcomes:?}"
+        );
+    }
+}
+
+/// Panics when dropped.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("dropped");
+    }
+}
+
+/// Rule 8: a timed-out plain future whose drop panics is dropped within the pool's catch:
+/// its task ends with that panic, and the next task runs (in place, in the same slot).
+#[tokio::test(start_paused = true)]
+async fn a_timed_out_future_that_panics_as_it_is_dropped() {
+    let futures = [0u8, 1].map(|n| async move {
+        if n == 0 {
+            let _guard = PanicsOnDrop;
+            pending::<()>().await;
+        }
+        Ok::<_, ()>(n)
+    });
+    let outcomes: Vec<_> = within(
+        10,
+        Pool::new(1)
+            .timeout(Duration::from_secs(1))
+            .run_futures(futures)
+            .collect(),
+    )
+    .await;
+    assert_eq!(outcomes.len(), 2, "{outcomes:?}");
+    let failure = outcomes[0].as_ref().unwrap_err();
+    assert_eq!(
+        (failure.index(), failure.panic_message()),
+        (0, Some("dropped"))
+    );
+    assert_eq!(outcomes[1].as_ref().ok(), Some(&1));
+}
+
+/// A spawned attempt's timeout counts from its first poll, not from when it was made: an
+/// attempt that waits for a worker (here behind one that blocks the only thread for longer
+/// than the timeout) is not timed out before it ran.
+#[tokio::test(flavor = "current_thread")]
+async fn a_spawned_attempt_is_timed_from_its_first_poll() {
+    let tasks = [0u8, 1].map(|n| {
+        move || async move {
+            match n {
+                // Blocks the runtime's only thread: the other lane waits to be polled.
+                0 => std::thread::sleep(Duration::from_millis(300)),
+                _ => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+            Ok::<_, ()>(n)
+        }
+    });
+    let outcomes: Vec<_> = within(
+        10,
+        Pool::new(2)
+            .timeout(Duration::from_millis(100))
+            .spawn(tasks)
+            .collect(),
+    )
+    .await;
+    assert_eq!(outcomes.len(), 2, "{outcomes:?}");
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+}
+
+/// A hook that panics takes the consumer's poll with it; a consumer that catches the panic
+/// and polls on still gets every other outcome and the end of the stream (the slot of the
+/// task being settled was freed first).
+#[tokio::test(start_paused = true)]
+async fn a_stream_polled_on_after_a_hook_panicked_still_ends() {
+    let tasks = (0..4u8).map(|n| {
+        async move || {
+            tokio::task::yield_now().await;
+            if n == 1 { Err(n) } else { Ok(n) }
+        }
+    });
+    let mut outcomes = Pool::new(2)
+        .retry(Retry::Lifo)
+        .timeout(Duration::from_secs(1))
+        .retry_if(|_: &u8| -> bool { panic!("hook") })
+        .run(tasks);
+    let mut got = Vec::new();
+    let mut panics = 0;
+    within(10, async {
+        loop {
+            match std::panic::AssertUnwindSafe(outcomes.next())
+                .catch_unwind()
+                .await
+            {
+                Ok(Some(outcome)) => got.push(outcome),
+                Ok(None) => break,
+                Err(_) => panics += 1,
+            }
+        }
+    })
+    .await;
+    assert_eq!(panics, 1);
+    got.sort_by_key(|o| *o.as_ref().unwrap());
+    assert_eq!(
+        got.iter().map(|o| *o.as_ref().unwrap()).collect::<Vec<_>>(),
+        [0, 2, 3]
+    );
+}

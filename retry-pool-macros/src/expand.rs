@@ -283,7 +283,9 @@ fn attempt_once(krate: &Path, block: &Block, finish: &Finish) -> TokenStream {
     if !finish.spawn {
         return quote! {
             |#task, #limits| #krate::__private::once(
-                #limits.apply(#krate::__private::Task::start(#task_there))
+                #task,
+                #limits,
+                |#task| #krate::__private::Task::start(#task_there),
             )
         };
     }

@@ -291,7 +291,7 @@ use proc_macro::TokenStream;
 /// ```
 ///
 /// Without retry, the attempt is
-/// `|task, limits| __private::once(limits.apply(Task::start(task)))`, where `Task::start`
+/// `|task, limits| __private::once(task, limits, |task| Task::start(task))`, where `Task::start`
 /// awaits a future or calls a closure once, and `once` hands back no task (with
 /// `spawn = true`, `|task, limits| async move { (None, limits.apply(Task::start(task)).await) }`,
 /// so that the task starts on the worker that runs it).

@@ -10,7 +10,7 @@ use crate::hooks::{RetryAfter, RetryIf};
 use crate::pool_stream::PoolStream;
 use crate::source::{BodySource, IntoSource, Listing, Source};
 use crate::stats::Stats;
-pub use crate::task::{Handback, Limits, Outcome, Plain, TaskResult, Timed};
+pub use crate::task::{Handback, Limits, Outcome, Plain, TaskResult};
 pub use crate::{Backoff, Completions, Failure, Pool, Retry, Spawned};
 pub use futures_core::Stream;
 
@@ -124,11 +124,15 @@ where
     tasks
 }
 
-/// The one attempt of an in-place `#[pooled]` task that is not retried: its future within
-/// its limits, handing no task back. Not an `async` block, which would hold the task twice
-/// (captured, and again within `Timed` once started).
-pub fn once<F, Fut: Future>(timed: Timed<Fut>) -> Plain<F, Fut> {
-    Plain::new(timed)
+/// The one attempt of an in-place `#[pooled]` task that is not retried: `start(task)`
+/// within its limits, handing no task back. Not an `async` block, which would hold the task
+/// twice (captured, and again within `Timed` once started).
+pub fn once<F, Fut, S>(task: F, limits: Limits, start: S) -> Plain<F, Fut, S>
+where
+    Fut: Future,
+    S: FnOnce(F) -> Fut,
+{
+    Plain::new(task, limits, start)
 }
 
 /// The `Result` an attempt of a spawned pool returned, as a `Result` by name: a declared

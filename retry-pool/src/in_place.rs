@@ -132,18 +132,18 @@ where
     }
 
     /// Polls the attempt in `slot`, its poll already taken from the turn. When it ends, it
-    /// is settled and the next task started in the same slot and polled at once, and so
-    /// on; the slot is freed when none can start.
+    /// is settled and the next task started at once (in the slot just freed) and polled,
+    /// and so on while tasks can start.
     #[inline]
-    fn run_slot(&mut self, cx: &mut Context<'_>, slot: usize, polls: &mut usize) {
+    fn run_slot(&mut self, cx: &mut Context<'_>, mut slot: usize, polls: &mut usize) {
         while self.poll_slot(slot) {
             let Some(job) = self.next_job(cx, polls) else {
-                self.slots.release(slot);
                 return;
             };
             let attempt = self.attempt;
-            self.slots
-                .restart(slot, job.next_attempt(), |limits| attempt(job.task, limits));
+            slot = self
+                .slots
+                .start(job.next_attempt(), |limits| attempt(job.task, limits));
         }
     }
 

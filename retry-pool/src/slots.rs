@@ -4,8 +4,8 @@
 //! Each slot is one pinned allocation made the first time it is needed and reused for
 //! every later attempt, and each slot's waker (and timer, when the pool has a timeout) is
 //! made once with it. So in steady state an attempt costs no allocation beyond what the
-//! task itself allocates. An attempt that ends is replaced in its slot by the next one at
-//! once ([`Slots::restart`]); a slot is freed only when nothing can start.
+//! task itself allocates. The slot freed last is taken first, so an attempt that ends
+//! and the next one, started at once, share a slot.
 //!
 //! Waking a slot sets its bit in the word of its group (64 slots a group): one atomic
 //! `fetch_or`, which also says whether the slot was already listed. Only the wake that
@@ -139,29 +139,22 @@ impl<A: Future> Slots<A> {
 
     /// Puts the attempt that `make` makes within the slot's limits in a free slot (making
     /// one if none is free) and returns its number. The attempt has not been polled: poll
-    /// it with [`poll`](Slots::poll).
+    /// it with [`poll`](Slots::poll). The slot freed last is taken first: an attempt that
+    /// ended and the next one, started at once, share a slot.
     #[inline]
     pub(crate) fn start(&mut self, meta: Meta, make: impl FnOnce(Limits) -> A) -> usize {
         match self.free.pop() {
             Some(slot) => {
-                self.restart(slot, meta, make);
+                let entry = &mut self.slots[slot];
+                entry
+                    .attempt
+                    .set(Some(make(limits(entry.deadline.as_mut()))));
+                entry.meta = meta;
+                entry.span = trace::attempt_span(meta);
                 slot
             }
             None => self.make(meta, make),
         }
-    }
-
-    /// Puts the attempt that `make` makes in `slot`, in place of the attempt that ended
-    /// there (see [`poll`](Slots::poll)) or of none: the slot is not freed in between.
-    #[inline]
-    pub(crate) fn restart(&mut self, slot: usize, meta: Meta, make: impl FnOnce(Limits) -> A) {
-        let entry = &mut self.slots[slot];
-        // (An ended attempt holds nothing: replacing it cannot panic.)
-        entry
-            .attempt
-            .set(Some(make(limits(entry.deadline.as_mut()))));
-        entry.meta = meta;
-        entry.span = trace::attempt_span(meta);
     }
 
     #[cold]
@@ -245,7 +238,7 @@ impl<A: Future> Slots<A> {
 
     /// Drops the attempt in `slot` and frees it.
     #[inline]
-    pub(crate) fn release(&mut self, slot: usize) -> Meta {
+    fn release(&mut self, slot: usize) -> Meta {
         let entry = &mut self.slots[slot];
         // An attempt that panicked may panic again as it is dropped; that one is lost too.
         let _ = catch_unwind(AssertUnwindSafe(|| entry.attempt.set(None)));
@@ -253,11 +246,9 @@ impl<A: Future> Slots<A> {
         entry.meta
     }
 
-    /// Polls the attempt in `slot`. When it ends (or panics), `ended` is given its output
-    /// with the attempt's meta, and `true` returned: the slot still holds what is left of
-    /// the attempt, for the caller to [`restart`](Slots::restart) or
-    /// [`release`](Slots::release) before anything else. A slot woken after it was freed
-    /// is not polled.
+    /// Polls the attempt in `slot`. When it ends (or panics), the slot is freed, `ended`
+    /// is given its output with the attempt's meta, and `true` returned. A slot woken
+    /// after its attempt ended is not polled.
     #[inline]
     pub(crate) fn poll(
         &mut self,
@@ -284,11 +275,16 @@ impl<A: Future> Slots<A> {
             Ok(Poll::Ready(output)) => Ok(output),
             Err(panic) => Err(panic),
         };
-        let meta = entry.meta;
-        if output.is_err() {
-            // What a panic left may panic again as it is dropped: that is lost too.
-            let _ = catch_unwind(AssertUnwindSafe(|| entry.attempt.set(None)));
-        }
+        // Freed before the task is settled: a hook or the source may panic from there.
+        let meta = match output {
+            // An attempt that ended has dropped what it held, within its poll.
+            Ok(_) => {
+                entry.attempt.set(None);
+                self.free.push(slot);
+                entry.meta
+            }
+            Err(_) => self.release(slot),
+        };
         ended(meta, output);
         true
     }

@@ -6,7 +6,6 @@
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
-use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -154,13 +153,16 @@ impl<Fut: Future> Future for Timed<Fut> {
 }
 
 /// The timeout of the attempts that one slot (in place) or lane (spawned) runs, one after
-/// another: one timer, made with the runner and reset for each attempt, so that starting
-/// an attempt neither allocates nor copies a timer.
+/// another: one timer, made with the runner and reset for each attempt that waits, so that
+/// starting an attempt neither allocates nor copies a timer.
 pub(crate) struct Deadline {
     timeout: Duration,
     timer: Pin<Box<Sleep>>,
     /// Shared with the running attempt's [`Timed`].
     expired: Arc<AtomicBool>,
+    /// Whether the timer is set for the running attempt: only once the attempt has waited,
+    /// so that an attempt that ends in its first poll never touches the timer wheel.
+    armed: bool,
 }
 
 /// How far `tokio::time::sleep` puts a deadline that overflows.
@@ -173,26 +175,34 @@ impl Deadline {
             timeout,
             timer: Box::pin(tokio::time::sleep(timeout)),
             expired: Arc::default(),
+            armed: false,
         }
     }
 
-    /// Starts the clock of a new attempt: the limits to make it with.
+    /// The limits of a new attempt, whose clock starts at its first poll.
     pub(crate) fn start(&mut self) -> Limits {
         self.expired.store(false, Ordering::Relaxed);
-        let now = tokio::time::Instant::now();
-        // A timeout past what an instant can hold never fires: as `tokio::time::sleep`
-        // does, it is taken as thirty years.
-        let deadline = now.checked_add(self.timeout).unwrap_or(now + FAR_FUTURE);
-        self.timer.as_mut().reset(deadline);
+        self.armed = false;
         Limits {
             expired: Some(Arc::clone(&self.expired)),
         }
     }
 
+    /// Sets the timer for an attempt first polled at `started`.
+    fn arm(&mut self, started: tokio::time::Instant) {
+        // A timeout past what an instant can hold never fires: as `tokio::time::sleep`
+        // does, it is taken as thirty years.
+        let deadline = started
+            .checked_add(self.timeout)
+            .unwrap_or(started + FAR_FUTURE);
+        self.timer.as_mut().reset(deadline);
+        self.armed = true;
+    }
+
     /// Called after a poll that left the attempt waiting: whether its time is up, in which
     /// case the attempt is told, and ends as timed out when polled again. Otherwise `cx`
     /// is woken at the deadline.
-    pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>) -> bool {
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> bool {
         if self.timer.as_mut().poll(cx).is_pending() {
             return false;
         }
@@ -201,26 +211,37 @@ impl Deadline {
     }
 }
 
-/// The limits of a runner's next attempt, whose clock starts now if the runner has a
-/// deadline.
+/// The limits of a runner's next attempt, on the runner's deadline if it has one.
 #[inline]
 pub(crate) fn limits(deadline: Option<&mut Deadline>) -> Limits {
     deadline.map_or_else(Limits::default, Deadline::start)
 }
 
 /// Polls `attempt` and, when it waits, its `deadline`: an attempt whose time is up is
-/// polled once more, to end as timed out. What both flavours' runners poll an attempt with.
+/// polled once more, to end as timed out. The clock starts at the attempt's first poll,
+/// as a `tokio::time::sleep` made in its body would. What both flavours' runners poll an
+/// attempt with.
 #[inline]
 pub(crate) fn poll_attempt<A: Future>(
     mut attempt: Pin<&mut A>,
     deadline: Option<&mut Deadline>,
     cx: &mut Context<'_>,
 ) -> Poll<A::Output> {
+    let Some(deadline) = deadline else {
+        return attempt.poll(cx);
+    };
+    let first_poll = (!deadline.armed).then(tokio::time::Instant::now);
     match attempt.as_mut().poll(cx) {
-        Poll::Pending if deadline.is_some_and(|deadline| deadline.poll_expired(cx)) => {
-            attempt.poll(cx)
+        Poll::Pending => {
+            if let Some(started) = first_poll {
+                deadline.arm(started);
+            }
+            match deadline.poll_expired(cx) {
+                true => attempt.poll(cx),
+                false => Poll::Pending,
+            }
         }
-        polled => polled,
+        ready => ready,
     }
 }
 
@@ -256,36 +277,77 @@ where
 pub(crate) fn attempt_future<Fut: IntoFuture>(
     future: Fut,
     limits: Limits,
-) -> Plain<Fut, Fut::IntoFuture> {
-    Plain::new(limits.apply(future.into_future()))
+) -> impl Future<Output = Handback<Fut, Fut::Output>> {
+    Plain::new(future, limits, IntoFuture::into_future)
 }
 
 pin_project! {
-    /// The one attempt of a task of type `F` that cannot be started again: its future
-    /// within its limits, handing no task back. Written out rather than an `async fn`,
-    /// whose state would hold the task twice (as its argument, and within `Timed` once
-    /// started) and be copied into its slot with it.
+    /// The one attempt of a task of type `F` that cannot be started again, started by `S`
+    /// into a future `Fut` within its limits; it hands no task back. Written out rather
+    /// than an `async fn`, whose state would hold the task twice (as its argument, and
+    /// within `Timed` once started) and be copied into its slot with it. Like an `async
+    /// fn`, it starts its task at its first poll, and drops what is left of it before it
+    /// returns, both within the poll (where a panic is caught).
     #[must_use = "futures do nothing unless polled"]
-    pub struct Plain<F, Fut> {
+    pub struct Plain<F, Fut, S> {
         #[pin]
-        timed: Timed<Fut>,
-        _task: PhantomData<fn() -> F>,
+        state: State<F, Fut, S>,
     }
 }
 
-impl<F, Fut> Plain<F, Fut> {
-    pub(crate) fn new(timed: Timed<Fut>) -> Self {
+pin_project! {
+    #[project = StateProj]
+    #[project_replace = StateOwn]
+    enum State<F, Fut, S> {
+        // Not polled yet.
+        Waiting { task: F, start: S, limits: Limits },
+        // Started.
+        Running { #[pin] timed: Timed<Fut> },
+        // Ended, or panicked as it started.
+        Done,
+    }
+}
+
+impl<F, Fut, S> Plain<F, Fut, S> {
+    pub(crate) fn new(task: F, limits: Limits, start: S) -> Self {
         Plain {
-            timed,
-            _task: PhantomData,
+            state: State::Waiting {
+                task,
+                start,
+                limits,
+            },
         }
     }
 }
 
-impl<F, Fut: Future> Future for Plain<F, Fut> {
+impl<F, Fut, S> Future for Plain<F, Fut, S>
+where
+    Fut: Future,
+    S: FnOnce(F) -> Fut,
+{
     type Output = Handback<F, Fut::Output>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project().timed.poll(cx).map(|output| (None, output))
+        let mut state = self.project().state;
+        if let StateProj::Waiting { .. } = state.as_mut().project() {
+            // Taken out first: a task that panics as it starts is not started again.
+            let StateOwn::Waiting {
+                task,
+                start,
+                limits,
+            } = state.as_mut().project_replace(State::Done)
+            else {
+                unreachable!("the state was just seen waiting")
+            };
+            state.set(State::Running {
+                timed: limits.apply(start(task)),
+            });
+        }
+        let StateProj::Running { timed } = state.as_mut().project() else {
+            panic!("a `Plain` attempt polled after it ended");
+        };
+        let output = std::task::ready!(timed.poll(cx));
+        state.set(State::Done);
+        Poll::Ready((None, output))
     }
 }
