@@ -35,7 +35,7 @@ const GROUP: usize = u64::BITS as usize;
 
 pub(crate) struct Slots<A> {
     slots: Vec<Slot<A>>,
-    /// Each attempt's, from its start.
+    /// Each attempt's, from its first poll.
     timeout: Option<Duration>,
     /// Numbers of the slots that hold no attempt.
     free: Vec<usize>,

@@ -274,7 +274,7 @@ struct Shared<S: Source, A: Attempt> {
     /// go with it, not with the last attempt to be dropped.
     core: Mutex<Option<Core<S, A::Result>>>,
     attempt: fn(A::Task, Limits) -> A,
-    /// Each attempt's, from its start.
+    /// Each attempt's, from its first poll.
     timeout: Option<Duration>,
     concurrency: usize,
     /// No attempt starts while this many outcomes wait for the consumer.
