@@ -35,7 +35,12 @@ use std::fmt;
 /// # }
 /// ```
 #[derive(Clone, PartialEq, Eq)]
-pub struct Failure<E> {
+pub struct Failure<E>(Box<Failed<E>>);
+
+/// What a [`Failure`] says, boxed so that an outcome is no larger than a pointer beside the
+/// task's value: outcomes are moved and queued on every task's path, failures are rare.
+#[derive(Clone, PartialEq, Eq)]
+struct Failed<E> {
     index: usize,
     attempts: u32,
     cause: Cause<E>,
@@ -79,37 +84,37 @@ impl<E> Cause<E> {
 
 impl<E> Failure<E> {
     pub(crate) fn cause_name(&self) -> &'static str {
-        self.cause.name()
+        self.0.cause.name()
     }
 
     pub(crate) fn new(index: usize, attempts: u32, cause: Cause<E>) -> Self {
-        Failure {
+        Failure(Box::new(Failed {
             index,
             attempts,
             cause,
             not_retried: None,
-        }
+        }))
     }
 
     /// The same failure, ended before its attempts were used up, for `why`.
     pub(crate) fn not_retried(mut self, why: NotRetried) -> Self {
-        self.not_retried = Some(why);
+        self.0.not_retried = Some(why);
         self
     }
 
     /// The task's 0-based position in the input (or its id in a scheduler).
     pub fn index(&self) -> usize {
-        self.index
+        self.0.index
     }
 
     /// How many attempts were started, the last one included.
     pub fn attempts(&self) -> u32 {
-        self.attempts
+        self.0.attempts
     }
 
     /// The last attempt's error, or `None` when it panicked, timed out or was cancelled.
     pub fn error(&self) -> Option<&E> {
-        match &self.cause {
+        match &self.0.cause {
             Cause::Error(error) => Some(error),
             _ => None,
         }
@@ -118,7 +123,7 @@ impl<E> Failure<E> {
     /// Takes the last attempt's error, or `None` when it panicked, timed out or was
     /// cancelled.
     pub fn into_error(self) -> Option<E> {
-        match self.cause {
+        match self.0.cause {
             Cause::Error(error) => Some(error),
             _ => None,
         }
@@ -127,13 +132,13 @@ impl<E> Failure<E> {
     /// Whether an attempt panicked. A panic ends its task at once: it is a bug, not a
     /// transient fault, so it is never retried.
     pub fn is_panic(&self) -> bool {
-        matches!(self.cause, Cause::Panic(_))
+        matches!(self.0.cause, Cause::Panic(_))
     }
 
     /// The panic's message, when an attempt panicked with a string payload
     /// (as `panic!("...")` does).
     pub fn panic_message(&self) -> Option<&str> {
-        match &self.cause {
+        match &self.0.cause {
             Cause::Panic(message) => message.as_deref(),
             _ => None,
         }
@@ -141,26 +146,26 @@ impl<E> Failure<E> {
 
     /// Whether the last attempt ran past its timeout.
     pub fn is_timeout(&self) -> bool {
-        matches!(self.cause, Cause::Timeout)
+        matches!(self.0.cause, Cause::Timeout)
     }
 
     /// Whether the task was cancelled before it could finish.
     pub fn is_cancelled(&self) -> bool {
-        matches!(self.cause, Cause::Cancelled)
+        matches!(self.0.cause, Cause::Cancelled)
     }
 
     /// Whether the task ended at its error, with attempts left, because
     /// [`Pool::retry_if`](crate::Pool::retry_if) said the error is not worth a retry (a
     /// 404, say): unlike a task that used up its attempts.
     pub fn is_permanent(&self) -> bool {
-        self.not_retried == Some(NotRetried::Permanent)
+        self.0.not_retried == Some(NotRetried::Permanent)
     }
 
     /// Whether the task ended with attempts left because the retry throttle
     /// ([`Pool::retry_throttle`](crate::Pool::retry_throttle)) refused its retry: too many
     /// attempts were failing.
     pub fn is_throttled(&self) -> bool {
-        self.not_retried == Some(NotRetried::Throttled)
+        self.0.not_retried == Some(NotRetried::Throttled)
     }
 }
 
@@ -170,13 +175,13 @@ fn plural(attempts: u32) -> &'static str {
 
 impl<E: fmt::Display> fmt::Display for Failure<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (index, attempts, s) = (self.index, self.attempts, plural(self.attempts));
-        let why = match self.not_retried {
+        let (index, attempts, s) = (self.0.index, self.0.attempts, plural(self.0.attempts));
+        let why = match self.0.not_retried {
             None => "",
             Some(NotRetried::Permanent) => ", not retried (`retry_if` refused the error)",
             Some(NotRetried::Throttled) => ", not retried (retries throttled)",
         };
-        match &self.cause {
+        match &self.0.cause {
             Cause::Error(error) => {
                 write!(
                     f,
@@ -204,15 +209,15 @@ impl<E: fmt::Debug> fmt::Debug for Failure<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut debug = f.debug_struct("Failure");
         debug
-            .field("index", &self.index)
-            .field("attempts", &self.attempts);
-        match &self.cause {
+            .field("index", &self.0.index)
+            .field("attempts", &self.0.attempts);
+        match &self.0.cause {
             Cause::Error(error) => debug.field("error", error),
             Cause::Panic(message) => debug.field("panic", message),
             Cause::Timeout => debug.field("timeout", &true),
             Cause::Cancelled => debug.field("cancelled", &true),
         };
-        if let Some(why) = self.not_retried {
+        if let Some(why) = self.0.not_retried {
             debug.field("not_retried", &why);
         }
         debug.finish()
