@@ -79,6 +79,12 @@ impl<F> Line<F> {
             .iter()
             .position(|cancel| *cancel == Cancel::Started { index })
     }
+
+    /// Takes back a pending cancel of the started task `index`; `true` if there was one.
+    fn take_cancel(&mut self, index: usize) -> bool {
+        let pending = self.pending_cancel(index);
+        pending.map(|at| self.cancels.remove(at)).is_some()
+    }
 }
 
 /// A new line, with one handle: its shared half for the handles, and its task source.
@@ -302,16 +308,13 @@ impl<F> Source for LineSource<F> {
     }
 
     fn take_cancel(&mut self, index: usize) -> bool {
-        let mut line = self.shared.lock();
-        let pending = line.pending_cancel(index);
-        pending.map(|at| line.cancels.remove(at)).is_some()
+        self.shared.lock().take_cancel(index)
     }
 
     fn settled(&mut self, index: usize) -> bool {
         let mut line = self.shared.lock();
         line.started.remove(&index);
-        let pending = line.pending_cancel(index);
-        pending.map(|at| line.cancels.remove(at)).is_some()
+        line.take_cancel(index)
     }
 }
 
