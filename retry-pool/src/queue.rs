@@ -56,13 +56,19 @@ impl<S: Source> TaskQueue<S> {
             && self.retries.is_empty()
             && !self.source_ended
         {
-            let next = self.source.poll_job(cx, &mut self.next_index);
-            if let Poll::Ready(None) = next {
-                self.source_ended = true;
-            }
-            return next;
+            return self.poll_source(cx);
         }
         self.poll_waiting(cx)
+    }
+
+    /// The input's next task; notes when the input has ended.
+    #[inline(always)]
+    fn poll_source(&mut self, cx: &mut Context<'_>) -> Poll<Option<Job<S::Task>>> {
+        let next = self.source.poll_job(cx, &mut self.next_index);
+        if let Poll::Ready(None) = next {
+            self.source_ended = true;
+        }
+        next
     }
 
     /// [`poll_next`](TaskQueue::poll_next) when a task waits to run again or the input has
@@ -93,9 +99,9 @@ impl<S: Source> TaskQueue<S> {
             }
         }
         if !self.source_ended {
-            match self.source.poll_job(cx, &mut self.next_index) {
+            match self.poll_source(cx) {
                 Poll::Ready(Some(job)) => return Poll::Ready(Some(job)),
-                Poll::Ready(None) => self.source_ended = true,
+                Poll::Ready(None) => {}
                 Poll::Pending => return Poll::Pending,
             }
         }
