@@ -94,6 +94,14 @@ fn within<T>(secs: u64, future: impl Future<Output = T>) -> impl Future<Output =
     }
 }
 
+/// A scheduler's task that returns `result` 5ms after each start.
+fn after_a_moment(result: Result<u8, u8>) -> BoxTask<u8, u8> {
+    boxed(move || async move {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        result
+    })
+}
+
 /// Counts the drops of what it is captured by.
 #[derive(Clone, Debug, Default)]
 struct Drops(Arc<AtomicUsize>);
@@ -1027,15 +1035,7 @@ async fn a_cancel_racing_a_failing_attempt_is_not_lost() {
             };
             let id = handle.try_submit(doomed, 0).unwrap();
             // Another task waits behind it, so that a FIFO retry goes back in line.
-            let other = handle
-                .try_submit(
-                    boxed(|| async {
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                        Ok(1)
-                    }),
-                    0,
-                )
-                .unwrap();
+            let other = handle.try_submit(after_a_moment(Ok(1)), 0).unwrap();
             me.set((handle.clone(), id)).ok().unwrap();
             handle.close();
             let outcomes: Vec<_> = within(10, (&mut done).collect::<Vec<_>>()).await;
@@ -1079,15 +1079,7 @@ async fn a_cancel_from_inside_the_settling_of_an_attempt_is_kept() {
                 })
         };
         let (handle, done) = scheduler(pool, spawn);
-        let id = handle
-            .try_submit(
-                boxed(|| async {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                    Err(7)
-                }),
-                0,
-            )
-            .unwrap();
+        let id = handle.try_submit(after_a_moment(Err(7)), 0).unwrap();
         me.set((handle.clone(), id)).ok().unwrap();
         handle.close();
         let outcomes: Vec<_> = within(10, done.collect::<Vec<_>>()).await;
