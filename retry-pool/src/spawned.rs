@@ -65,7 +65,7 @@ const MAX_BUFFER: usize = 1 << 16;
 /// });
 /// let mut done = Pool::new(4).retry(Retry::Lifo).attempts(2).spawn(tasks);
 /// let first = done.next().await.unwrap();
-/// // While the consumer is busy, the driver keeps the slots full; outcomes wait for it.
+/// // While the consumer is busy, the lanes keep the pool full; outcomes wait for it.
 /// tokio::time::sleep(Duration::from_millis(50)).await;
 /// let mut outcomes = vec![first];
 /// outcomes.extend(done.by_ref().collect::<Vec<_>>().await);
