@@ -36,6 +36,8 @@
 //! `--memory-child`), which reads its peak resident set (`VmHWM` of /proc/self/status)
 //! after pulling every task.
 
+mod bare_slots;
+
 use std::future::Future;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -194,6 +196,13 @@ async fn lanes(n: u64, c: usize) -> u64 {
     futures::future::join_all(lanes).await.into_iter().sum()
 }
 
+/// The second floor: a stream of `c` bare slots (see `bare_slots.rs`), with the two rules
+/// of the in-place flavour that cost on every task (tokio's budget, outcomes taken in
+/// batches) and none of its features: what any in-place pool pays at least.
+async fn bare_slots(n: u64, c: usize) -> u64 {
+    sum_ok(bare_slots::BareSlots::new((0..n).map(noop), c)).await
+}
+
 async fn buffer_unordered_retrying(n: u64, c: usize) -> u64 {
     sum_ok(stream::iter((0..n).map(flaky_retrying)).buffer_unordered(c)).await
 }
@@ -337,6 +346,13 @@ fn rows() -> Vec<Row> {
             CurrentThread,
             false,
             lanes
+        ),
+        row!(
+            "floor: c bare slots (a stream, no features)",
+            NoOp,
+            CurrentThread,
+            false,
+            bare_slots
         ),
         row!(
             "buffer_unordered, retries inside each future",
@@ -637,15 +653,29 @@ fn throughput_tables(options: &Options) {
         println!();
     }
 
-    // How close to the floor the pool comes.
+    // The scheduling cost of the in-place pool above each floor, against
+    // `buffer_unordered`'s: (pool − floor) ÷ (buffer_unordered − floor), in time.
     let find = |name: &str| rows.iter().position(|r| r.name.starts_with(name));
-    if let (Some(floor), Some(pool)) = (find("floor"), find("retry-pool in-place `run`")) {
-        print!("retry-pool in-place `run` reaches");
-        for (ci, c) in options.concurrency.iter().enumerate() {
-            let share = medians[ci][floor].as_secs_f64() / medians[ci][pool].as_secs_f64();
-            print!(" {:.0}% (c = {c})", share * 100.0);
+    if let (Some(pool), Some(anchor)) =
+        (find("retry-pool in-place `run`"), find("buffer_unordered"))
+    {
+        for floor in rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.name.starts_with("floor"))
+        {
+            print!(
+                "Scheduling cost above \"{}\", `run` ÷ `buffer_unordered`:",
+                floor.1.name
+            );
+            for (ci, c) in options.concurrency.iter().enumerate() {
+                let above =
+                    |ri: usize| medians[ci][ri].as_secs_f64() - medians[ci][floor.0].as_secs_f64();
+                print!(" {:.2} (c = {c})", above(pool) / above(anchor));
+            }
+            println!(".");
         }
-        println!(" of the floor's throughput.\n");
+        println!();
     }
 
     println!("Milliseconds per run: median [min–max].\n");
