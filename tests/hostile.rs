@@ -1300,3 +1300,86 @@ async fn a_stream_polled_on_after_a_hook_panicked_still_ends() {
         [0, 2, 3]
     );
 }
+
+/// Counts the wakes of a consumer.
+struct Wakes(AtomicUsize);
+
+impl std::task::Wake for Wakes {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+/// A task of [`an_ended_attempt_leaves_no_timer_behind`]: waits 10ms, then succeeds, or
+/// panics (task 1).
+fn waits_then_ends(n: u8) -> impl AsyncFnMut() -> Result<u8, ()> {
+    async move || {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(n != 1, "hostile: task 1 panics after waiting");
+        Ok(n)
+    }
+}
+
+/// Polls `stream` with `waker` (sleeping 1ms after each `Pending`) until `got` holds
+/// `until` items or the stream ends.
+async fn poll_until<S: Stream + Unpin>(
+    stream: &mut S,
+    waker: &std::task::Waker,
+    got: &mut Vec<S::Item>,
+    until: usize,
+) {
+    while got.len() < until {
+        match stream.poll_next_unpin(&mut std::task::Context::from_waker(waker)) {
+            Poll::Ready(Some(item)) => got.push(item),
+            Poll::Ready(None) => return,
+            Poll::Pending => tokio::time::sleep(Duration::from_millis(1)).await,
+        }
+    }
+}
+
+/// An attempt's timer goes with it: once the attempts of a timed pool have ended (after
+/// waiting, by succeeding or by panicking), none of their timers stays with the runtime to
+/// wake the consumer at a deadline that no longer matters (or to be advanced to by a
+/// paused clock) while it waits for the next task. The stream is polled by hand, with a
+/// waker that counts its wakes.
+#[tokio::test(start_paused = true)]
+async fn an_ended_attempt_leaves_no_timer_behind() {
+    support::quiet_panics("hostile");
+    let timeout = Duration::from_secs(60);
+    // Two tasks at once, a third after one and a half timeouts.
+    let late = futures::stream::once(async move {
+        tokio::time::sleep(timeout * 3 / 2).await;
+        waits_then_ends(2)
+    });
+    let tasks = futures::stream::iter((0..2).map(waits_then_ends)).chain(late);
+    let mut outcomes = Pool::new(2).timeout(timeout).run_stream(tasks);
+    let wakes = Arc::new(Wakes(AtomicUsize::new(0)));
+    let waker = std::task::Waker::from(Arc::clone(&wakes));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut got = Vec::new();
+    within(10, poll_until(&mut outcomes, &waker, &mut got, 2)).await;
+    assert!(
+        got.iter().any(|o| o.as_ref().is_err_and(Failure::is_panic)),
+        "{got:?}"
+    );
+    // Waiting for the third task, past the deadlines the first two had.
+    assert!(outcomes.poll_next_unpin(&mut cx).is_pending());
+    let before = wakes.0.load(SeqCst);
+    tokio::time::sleep(timeout * 5 / 4).await;
+    assert_eq!(
+        wakes.0.load(SeqCst),
+        before,
+        "a timer of an ended attempt woke the consumer"
+    );
+    within(
+        timeout.as_secs(),
+        poll_until(&mut outcomes, &waker, &mut got, 3),
+    )
+    .await;
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert!(outcomes.is_terminated() || outcomes.poll_next_unpin(&mut cx).is_ready());
+}

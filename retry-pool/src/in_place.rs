@@ -138,6 +138,8 @@ where
     fn run_slot(&mut self, cx: &mut Context<'_>, mut slot: usize, polls: &mut usize) {
         while self.poll_slot(slot) {
             let Some(job) = self.next_job(cx, polls) else {
+                // Left free for now: its timer would only wake the consumer for nothing.
+                self.slots.idle(slot);
                 return;
             };
             let attempt = self.attempt;

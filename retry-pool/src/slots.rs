@@ -233,7 +233,17 @@ impl<A: Future> Slots<A> {
             let entry = &self.slots[slot];
             entry.meta.index == index && entry.attempt.is_some()
         })?;
-        Some(self.release(slot))
+        let meta = self.release(slot);
+        self.idle(slot);
+        Some(meta)
+    }
+
+    /// Takes the timer of free slot `slot` out of the runtime: for a slot that no attempt
+    /// is about to take.
+    pub(crate) fn idle(&mut self, slot: usize) {
+        if let Some(deadline) = &mut self.slots[slot].deadline {
+            deadline.idle();
+        }
     }
 
     /// Drops the attempt in `slot` and frees it.

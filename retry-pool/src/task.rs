@@ -153,11 +153,14 @@ impl<Fut: Future> Future for Timed<Fut> {
 }
 
 /// The timeout of the attempts that one slot (in place) or lane (spawned) runs, one after
-/// another: one timer, made with the runner and reset for each attempt that waits, so that
-/// starting an attempt neither allocates nor copies a timer.
+/// another: one timer, kept in one allocation made with the runner and reset for each
+/// attempt that waits, so that starting an attempt neither allocates nor copies a timer.
 pub(crate) struct Deadline {
     timeout: Duration,
-    timer: Pin<Box<Sleep>>,
+    /// `None` once the runner is idle ([`Deadline::idle`]): a timer left behind by an
+    /// attempt that ended would wake the runner for nothing, and a paused clock would be
+    /// advanced to it.
+    timer: Pin<Box<Option<Sleep>>>,
     /// Shared with the running attempt's [`Timed`].
     expired: Arc<AtomicBool>,
     /// Whether the timer is set for the running attempt: only once the attempt has waited,
@@ -169,11 +172,12 @@ pub(crate) struct Deadline {
 const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 
 impl Deadline {
-    /// Needs the runtime's timer, as `tokio::time::sleep` does.
+    /// Needs the runtime's timer, as `tokio::time::sleep` does: the timer is made now (not
+    /// registered until set), so that a runtime without one fails where the pool is.
     pub(crate) fn new(timeout: Duration) -> Self {
         Deadline {
             timeout,
-            timer: Box::pin(tokio::time::sleep(timeout)),
+            timer: Box::pin(Some(tokio::time::sleep(timeout))),
             expired: Arc::default(),
             armed: false,
         }
@@ -195,15 +199,32 @@ impl Deadline {
         let deadline = started
             .checked_add(self.timeout)
             .unwrap_or(started + FAR_FUTURE);
-        self.timer.as_mut().reset(deadline);
+        match self.timer.as_mut().as_pin_mut() {
+            Some(timer) => timer.reset(deadline),
+            // Taken out while the runner was idle: made again, on the runtime polling it.
+            None => self.timer.set(Some(tokio::time::sleep_until(deadline))),
+        }
         self.armed = true;
+    }
+
+    /// Takes the timer out of the runtime: for a runner left without an attempt. (One that
+    /// starts another at once resets the timer instead, at no extra cost.)
+    pub(crate) fn idle(&mut self) {
+        if self.timer.is_some() {
+            self.timer.set(None);
+        }
+        self.armed = false;
     }
 
     /// Called after a poll that left the attempt waiting: whether its time is up, in which
     /// case the attempt is told, and ends as timed out when polled again. Otherwise `cx`
     /// is woken at the deadline.
     fn poll_expired(&mut self, cx: &mut Context<'_>) -> bool {
-        if self.timer.as_mut().poll(cx).is_pending() {
+        // (Set by `arm` before any poll that can get here.)
+        let Some(timer) = self.timer.as_mut().as_pin_mut() else {
+            return false;
+        };
+        if timer.poll(cx).is_pending() {
             return false;
         }
         self.expired.store(true, Ordering::Relaxed);
