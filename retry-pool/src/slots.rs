@@ -88,20 +88,30 @@ impl Wake for SlotWaker {
         self.wake_by_ref();
     }
 
+    #[inline]
     fn wake_by_ref(self: &Arc<Self>) {
         let group = &*self.group;
         // Only the wake that finds the word empty lists the group: the others find it
         // listed (or being taken, which reads their bit too).
         if group.bits.fetch_or(self.mask, Ordering::AcqRel) == 0 {
-            let mut groups = lock(&group.woken.groups);
-            groups.push(group.index);
-            // The consumer takes the whole list at once: only the first group on it needs
-            // to tell. (Before it waits, the consumer registers, then looks at the list.)
-            if groups.len() == 1 {
-                group.woken.listed.store(true, Ordering::Release);
-                drop(groups);
-                group.woken.consumer.wake();
-            }
+            group.list();
+        }
+    }
+}
+
+impl Group {
+    /// Puts the group on the woken list: once per group and batch, so kept out of line.
+    #[cold]
+    #[inline(never)]
+    fn list(&self) {
+        let mut groups = lock(&self.woken.groups);
+        groups.push(self.index);
+        // The consumer takes the whole list at once: only the first group on it needs
+        // to tell. (Before it waits, the consumer registers, then looks at the list.)
+        if groups.len() == 1 {
+            self.woken.listed.store(true, Ordering::Release);
+            drop(groups);
+            self.woken.consumer.wake();
         }
     }
 }

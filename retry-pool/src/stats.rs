@@ -76,53 +76,65 @@ pub(crate) struct Counters {
     throttled: AtomicU64,
 }
 
+#[inline]
 fn add(counter: &AtomicU64) {
     counter.store(counter.load(Relaxed) + 1, Relaxed);
 }
 
+#[inline]
 fn up(counter: &AtomicUsize) {
     counter.store(counter.load(Relaxed) + 1, Relaxed);
 }
 
+#[inline]
 fn down(counter: &AtomicUsize) {
     counter.store(counter.load(Relaxed) - 1, Relaxed);
 }
 
 impl Counters {
+    #[inline]
     pub(crate) fn started(&self) {
         up(&self.running);
     }
 
+    #[inline]
     pub(crate) fn stopped(&self) {
         down(&self.running);
     }
 
+    #[inline]
     pub(crate) fn retry_queued(&self) {
         add(&self.retried);
         up(&self.retry_waiting);
     }
 
+    #[inline]
     pub(crate) fn retry_left(&self) {
         down(&self.retry_waiting);
     }
 
+    #[inline]
     pub(crate) fn succeeded(&self) {
         add(&self.succeeded);
     }
 
+    #[inline]
     pub(crate) fn failed(&self) {
         add(&self.failed);
     }
 
+    #[inline]
     pub(crate) fn cancelled(&self) {
         add(&self.cancelled);
     }
 
+    #[inline]
     pub(crate) fn throttled(&self) {
         add(&self.throttled);
     }
 
     /// Says how many tasks a scheduler's line holds now.
+    #[inline]
     pub(crate) fn set_queued(&self, queued: usize) {
         self.queued.store(queued, Relaxed);
     }
