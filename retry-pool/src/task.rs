@@ -137,6 +137,9 @@ pin_project! {
 impl<Fut: Future> Future for Timed<Fut> {
     type Output = Option<Fut::Output>;
 
+    // Into the attempt's `async fn`, with the task: one call and one state machine's
+    // prologue fewer per poll (callgrind: −20 instructions per task for `Pool::run`).
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         // Set by the runner only after a poll that left the attempt waiting, as its timer
@@ -150,6 +153,17 @@ impl<Fut: Future> Future for Timed<Fut> {
         }
         this.attempt.poll(cx).map(Some)
     }
+}
+
+/// Polls `timed` in a call of its own: where the attempt that holds it is inlined into
+/// its runner (as a [`Plain`] attempt is), the task inlined too would cost more than the
+/// call (callgrind: +46 instructions per task for `run_futures`).
+#[inline(never)]
+fn poll_out_of_line<Fut: Future>(
+    timed: Pin<&mut Timed<Fut>>,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Fut::Output>> {
+    timed.poll(cx)
 }
 
 /// The timeout of the attempts that one slot (in place) or lane (spawned) runs, one after
@@ -367,7 +381,7 @@ where
         let StateProj::Running { timed } = state.as_mut().project() else {
             panic!("a `Plain` attempt polled after it ended");
         };
-        let output = std::task::ready!(timed.poll(cx));
+        let output = std::task::ready!(poll_out_of_line(timed, cx));
         state.set(State::Done);
         Poll::Ready((None, output))
     }
