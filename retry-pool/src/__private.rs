@@ -39,15 +39,16 @@ type Body<B, M> = BodySource<B, <<B as Future>::Output as IntoSource<M>>::Source
 /// iterator or a stream of them), and `attempt` (written by the expansion, where the task
 /// type is concrete) runs one attempt.
 #[track_caller]
-pub fn pooled<B, M, F, A, R, If, After>(
+pub fn pooled<B, M, F, A, Make, R, If, After>(
     pool: Pool<If, After>,
     body: B,
-    attempt: fn(F, Limits) -> A,
-) -> Completions<Body<B, M>, A>
+    attempt: Make,
+) -> Completions<Body<B, M>, A, Make>
 where
     B: Future,
     B::Output: IntoSource<M, Source: Source<Task = F>>,
     A: Future<Output = Handback<F, R>>,
+    Make: Fn(F, Limits) -> A + Copy,
     R: TaskResult,
     If: RetryIf<R::Err>,
     After: RetryAfter<R::Err>,

@@ -50,13 +50,16 @@ use crate::task::{Attempt, Limits, Outcome};
 /// # }
 /// ```
 ///
-/// `S` is where the tasks come from, and `A` the future of one attempt (whose type has no
-/// name: write `impl PoolStream<Item = ...>` where you must name the stream).
+/// `S` is where the tasks come from, `A` the future of one attempt and `M` the function
+/// that makes one. The last two have no names, so the pool's methods return this stream as
+/// an `impl PoolStream<Item = ...>`: write the same where you must name it. (A function
+/// rather than a function pointer makes each attempt where it is stored, without a call
+/// or a copy.)
 #[must_use = "streams do nothing unless polled"]
-pub struct Completions<S: Source, A: Attempt> {
+pub struct Completions<S: Source, A: Attempt, M = fn(<A as Attempt>::Task, Limits) -> A> {
     engine: Engine<S, A::Result>,
     slots: Slots<A>,
-    attempt: fn(A::Task, Limits) -> A,
+    attempt: M,
     concurrency: usize,
     /// Outcomes settled but not yet yielded, with their task's index.
     outcomes: VecDeque<(usize, Outcome<A::Result>)>,
@@ -73,16 +76,17 @@ pub struct Completions<S: Source, A: Attempt> {
 
 // Nothing is pinned in place: attempts live in their own pinned allocations and the task
 // sources box what they must not move.
-impl<S: Source, A: Attempt> Unpin for Completions<S, A> {}
+impl<S: Source, A: Attempt, M> Unpin for Completions<S, A, M> {}
 
-impl<S, A> Completions<S, A>
+impl<S, A, M> Completions<S, A, M>
 where
     S: Source<Task = A::Task>,
     A: Attempt,
+    M: Fn(A::Task, Limits) -> A + Copy,
 {
     pub(crate) fn new(
         engine: Engine<S, A::Result>,
-        attempt: fn(A::Task, Limits) -> A,
+        attempt: M,
         timeout: Option<Duration>,
         concurrency: usize,
     ) -> Self {
@@ -226,10 +230,11 @@ where
     }
 }
 
-impl<S, A> Stream for Completions<S, A>
+impl<S, A, M> Stream for Completions<S, A, M>
 where
     S: Source<Task = A::Task>,
     A: Attempt,
+    M: Fn(A::Task, Limits) -> A + Copy,
 {
     type Item = Outcome<A::Result>;
 
@@ -240,10 +245,11 @@ where
     }
 }
 
-impl<S, A> PoolStream for Completions<S, A>
+impl<S, A, M> PoolStream for Completions<S, A, M>
 where
     S: Source<Task = A::Task>,
     A: Attempt,
+    M: Fn(A::Task, Limits) -> A + Copy,
 {
     /// What the pool is doing, and has done: see [`Stats`]. Cheap: a few loads.
     ///
@@ -265,17 +271,18 @@ where
     }
 }
 
-impl<S, A> FusedStream for Completions<S, A>
+impl<S, A, M> FusedStream for Completions<S, A, M>
 where
     S: Source<Task = A::Task>,
     A: Attempt,
+    M: Fn(A::Task, Limits) -> A + Copy,
 {
     fn is_terminated(&self) -> bool {
         self.done
     }
 }
 
-impl<S: Source, A: Attempt> fmt::Debug for Completions<S, A> {
+impl<S: Source, A: Attempt, M> fmt::Debug for Completions<S, A, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Completions")
             .field("concurrency", &self.concurrency)

@@ -6,6 +6,8 @@ use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_core::FusedStream;
+
 use crate::backoff::Backoff;
 use crate::engine::Engine;
 use crate::handle::SchedulerHandle;
@@ -13,11 +15,12 @@ use crate::hooks::{EveryError, Hooks, NoHint, RetryAfter, RetryAfterFn, RetryIf,
 use crate::in_place::Completions;
 use crate::line::LineSource;
 use crate::policy::{self, Retry, RetryPolicy, Settings};
+use crate::pool_stream::PoolStream;
 use crate::scheduled::Scheduled;
 use crate::source::{IterSource, Source, StreamSource};
 use crate::spawned::Spawned;
 use crate::stats::Counters;
-use crate::task::{self, Attempt, Limits, TaskResult};
+use crate::task::{self, Attempt, Limits, Outcome, TaskResult};
 
 /// A bounded, completion-ordered pool: the builder of completion streams.
 ///
@@ -430,15 +433,16 @@ impl<If, After> Pool<If, After> {
     /// The in-place stream of `source`'s tasks, each attempt run by `attempt`, counted in
     /// `counters` (a scheduler's, which its handles read too, or the stream's own).
     #[track_caller]
-    pub(crate) fn run_with<S, A>(
+    pub(crate) fn run_with<S, A, M>(
         self,
         source: S,
-        attempt: fn(A::Task, Limits) -> A,
+        attempt: M,
         counters: Arc<Counters>,
-    ) -> Completions<S, A>
+    ) -> Completions<S, A, M>
     where
         S: Source<Task = A::Task>,
         A: Attempt,
+        M: Fn(A::Task, Limits) -> A + Copy,
         If: RetryIf<<A::Result as TaskResult>::Err>,
         After: RetryAfter<<A::Result as TaskResult>::Err>,
     {
@@ -501,15 +505,11 @@ impl<If, After> Pool<If, After> {
     /// assert!(done.next().await.is_none());
     /// # }
     /// ```
-    #[allow(
-        clippy::type_complexity,
-        reason = "the attempt's type has no name: it can only be written out as `impl Future`"
-    )]
     #[track_caller]
     pub fn run<I, F, R>(
         self,
         tasks: I,
-    ) -> Completions<IterSource<I::IntoIter>, impl Future<Output = (Option<F>, Option<R>)>>
+    ) -> impl PoolStream<Item = Outcome<R>> + FusedStream + fmt::Debug
     where
         I: IntoIterator<Item = F>,
         F: AsyncFnMut() -> R,
@@ -548,7 +548,7 @@ impl<If, After> Pool<If, After> {
     pub fn run_stream<S, F, R>(
         self,
         tasks: S,
-    ) -> Completions<StreamSource<S>, impl Future<Output = (Option<F>, Option<R>)>>
+    ) -> impl PoolStream<Item = Outcome<R>> + FusedStream + fmt::Debug
     where
         S: futures_core::Stream<Item = F>,
         F: AsyncFnMut() -> R,
@@ -587,15 +587,11 @@ impl<If, After> Pool<If, After> {
     ///
     /// When the pool has a retry policy (other than [`Retry::None`]): a future cannot be
     /// started again.
-    #[allow(
-        clippy::type_complexity,
-        reason = "the attempt's type has no name: it can only be written out as `impl Future`"
-    )]
     #[track_caller]
     pub fn run_futures<I, R>(
         self,
         futures: I,
-    ) -> Completions<IterSource<I::IntoIter>, impl Future<Output = (Option<I::Item>, Option<R>)>>
+    ) -> impl PoolStream<Item = Outcome<R>> + FusedStream + fmt::Debug
     where
         I: IntoIterator,
         I::Item: IntoFuture<Output = R>,
@@ -774,7 +770,7 @@ impl<If, After> Pool<If, After> {
         let counters = Arc::new(Counters::default());
         let (handle, source, unfinished) =
             SchedulerHandle::new(self.max_waiting, Arc::clone(&counters));
-        let attempt = task::attempt_fn_mut::<F, Fut>;
+        let attempt = task::attempt_fn_mut::<F, Fut> as fn(F, Limits) -> _;
         let stream = self.run_with(source, attempt, counters);
         (handle, Scheduled::new(stream, unfinished))
     }
