@@ -10,6 +10,7 @@ use futures_core::FusedStream;
 
 use crate::backoff::Backoff;
 use crate::engine::Engine;
+use crate::failure::Failure;
 use crate::handle::SchedulerHandle;
 use crate::hooks::{EveryError, Hooks, NoHint, RetryAfter, RetryAfterFn, RetryIf, RetryIfFn};
 use crate::in_place::Completions;
@@ -20,7 +21,7 @@ use crate::scheduled::Scheduled;
 use crate::source::{IterSource, Source, StreamSource};
 use crate::spawned::Spawned;
 use crate::stats::Counters;
-use crate::task::{self, Attempt, Limits, Outcome, TaskResult};
+use crate::task::{self, Attempt, Limits, TaskResult};
 
 /// A bounded, completion-ordered pool: the builder of completion streams.
 ///
@@ -509,7 +510,7 @@ impl<If, After> Pool<If, After> {
     pub fn run<I, F, R>(
         self,
         tasks: I,
-    ) -> impl PoolStream<Item = Outcome<R>> + FusedStream + fmt::Debug
+    ) -> impl PoolStream<Item = Result<R::Ok, Failure<R::Err>>> + FusedStream + fmt::Debug
     where
         I: IntoIterator<Item = F>,
         F: AsyncFnMut() -> R,
@@ -548,7 +549,7 @@ impl<If, After> Pool<If, After> {
     pub fn run_stream<S, F, R>(
         self,
         tasks: S,
-    ) -> impl PoolStream<Item = Outcome<R>> + FusedStream + fmt::Debug
+    ) -> impl PoolStream<Item = Result<R::Ok, Failure<R::Err>>> + FusedStream + fmt::Debug
     where
         S: futures_core::Stream<Item = F>,
         F: AsyncFnMut() -> R,
@@ -591,7 +592,7 @@ impl<If, After> Pool<If, After> {
     pub fn run_futures<I, R>(
         self,
         futures: I,
-    ) -> impl PoolStream<Item = Outcome<R>> + FusedStream + fmt::Debug
+    ) -> impl PoolStream<Item = Result<R::Ok, Failure<R::Err>>> + FusedStream + fmt::Debug
     where
         I: IntoIterator,
         I::Item: IntoFuture<Output = R>,
