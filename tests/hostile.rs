@@ -1315,11 +1315,14 @@ impl std::task::Wake for Wakes {
 }
 
 /// A task of [`an_ended_attempt_leaves_no_timer_behind`]: waits 10ms, then succeeds, or
-/// panics (task 1).
+/// panics (task 1), or never ends (task 2).
 fn waits_then_ends(n: u8) -> impl AsyncFnMut() -> Result<u8, ()> {
     async move || {
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert!(n != 1, "hostile: task 1 panics after waiting");
+        if n == 2 {
+            pending::<()>().await;
+        }
         Ok(n)
     }
 }
@@ -1344,22 +1347,23 @@ async fn poll_until<S: Stream + Unpin>(
 /// An attempt's timer goes with it: once the attempts of a timed pool have ended (after
 /// waiting, by succeeding or by panicking), none of their timers stays with the runtime to
 /// wake the consumer at a deadline that no longer matters (or to be advanced to by a
-/// paused clock) while it waits for the next task. The stream is polled by hand, with a
+/// paused clock) while it waits for the next task; and the next attempt that waits in
+/// that slot is timed again, from its first poll. The stream is polled by hand, with a
 /// waker that counts its wakes.
 #[tokio::test(start_paused = true)]
 async fn an_ended_attempt_leaves_no_timer_behind() {
     support::quiet_panics("hostile");
     let timeout = Duration::from_secs(60);
-    // Two tasks at once, a third after one and a half timeouts.
+    let begin = Instant::now();
+    // Two tasks at once; after one and a half timeouts, a third that never ends.
     let late = futures::stream::once(async move {
         tokio::time::sleep(timeout * 3 / 2).await;
         waits_then_ends(2)
     });
     let tasks = futures::stream::iter((0..2).map(waits_then_ends)).chain(late);
-    let mut outcomes = Pool::new(2).timeout(timeout).run_stream(tasks);
+    let mut outcomes = Pool::new(1).timeout(timeout).run_stream(tasks);
     let wakes = Arc::new(Wakes(AtomicUsize::new(0)));
     let waker = std::task::Waker::from(Arc::clone(&wakes));
-    let mut cx = std::task::Context::from_waker(&waker);
     let mut got = Vec::new();
     within(10, poll_until(&mut outcomes, &waker, &mut got, 2)).await;
     assert!(
@@ -1367,6 +1371,7 @@ async fn an_ended_attempt_leaves_no_timer_behind() {
         "{got:?}"
     );
     // Waiting for the third task, past the deadlines the first two had.
+    let mut cx = std::task::Context::from_waker(&waker);
     assert!(outcomes.poll_next_unpin(&mut cx).is_pending());
     let before = wakes.0.load(SeqCst);
     tokio::time::sleep(timeout * 5 / 4).await;
@@ -1375,11 +1380,18 @@ async fn an_ended_attempt_leaves_no_timer_behind() {
         before,
         "a timer of an ended attempt woke the consumer"
     );
+    // The third task times out one timeout after it started, in the same slot.
     within(
-        timeout.as_secs(),
+        timeout.as_secs() * 2,
         poll_until(&mut outcomes, &waker, &mut got, 3),
     )
     .await;
-    assert_eq!(got.len(), 3, "{got:?}");
-    assert!(outcomes.is_terminated() || outcomes.poll_next_unpin(&mut cx).is_ready());
+    assert!(got[2].as_ref().is_err_and(Failure::is_timeout), "{got:?}");
+    let took = begin.elapsed();
+    let expected = timeout * 5 / 2;
+    assert!(
+        took >= expected && took < expected + Duration::from_secs(1),
+        "{took:?}"
+    );
+    assert!(within(1, outcomes.next()).await.is_none());
 }

@@ -249,7 +249,7 @@ impl Finish {
 // Input: a task that can be started again (an `AsyncFnMut`).
 // Output: the attempt, written here where the task's type is concrete, so that its future's
 // `Send` can be proven even when the task borrows the function's arguments. It captures
-// nothing, so it coerces to the `fn` pointer the runtime stores.
+// nothing: in place the stream keeps it as it is, spawned it coerces to a `fn` pointer.
 fn attempt_again(krate: &Path, block: &Block, finish: &Finish) -> TokenStream {
     let task = local("task");
     let limits = local("limits");

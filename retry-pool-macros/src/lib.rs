@@ -277,8 +277,8 @@ use proc_macro::TokenStream;
 ///         // The body, listing the tasks when the stream is first polled.
 ///         async move { urls.into_iter().map(move |url| async move || client.get(&url).await) },
 ///         // One attempt: written here, where the task's type is known, so that the stream
-///         // is `Send` even when the tasks borrow the arguments. It captures nothing, and is
-///         // passed as a `fn` pointer.
+///         // is `Send` even when the tasks borrow the arguments. It captures nothing; in place
+///         // the stream keeps it as it is (with `spawn = true`, as a `fn` pointer).
 ///         |task, limits| {
 ///             let mut task = ::retry_pool::__private::restartable(task);
 ///             async move {

@@ -52,13 +52,13 @@ use crate::task::{Attempt, Limits, Outcome};
 ///
 /// `S` is where the tasks come from, `A` the future of one attempt and `M` the function
 /// that makes one. The last two have no names, so the pool's methods return this stream as
-/// an `impl PoolStream<Item = ...>`: write the same where you must name it. (A function
-/// rather than a function pointer makes each attempt where it is stored, without a call
-/// or a copy.)
+/// an `impl PoolStream<Item = ...>`: write the same where you must name it.
 #[must_use = "streams do nothing unless polled"]
 pub struct Completions<S: Source, A: Attempt, M = fn(<A as Attempt>::Task, Limits) -> A> {
     engine: Engine<S, A::Result>,
     slots: Slots<A>,
+    // The function itself rather than a pointer to it: each attempt is then made where it
+    // is stored, without an indirect call and the copies of the task around it.
     attempt: M,
     concurrency: usize,
     /// Outcomes settled but not yet yielded, with their task's index.
@@ -142,8 +142,6 @@ where
     fn run_slot(&mut self, cx: &mut Context<'_>, mut slot: usize, polls: &mut usize) {
         while self.poll_slot(slot) {
             let Some(job) = self.next_job(cx, polls) else {
-                // Left free for now: its timer would only wake the consumer for nothing.
-                self.slots.idle(slot);
                 return;
             };
             let attempt = self.attempt;
@@ -214,6 +212,7 @@ where
             }
             if self.slots.running() == 0 && self.engine.is_exhausted() {
                 self.done = true;
+                self.slots.idle();
                 return Poll::Ready(None);
             }
             if polls == 0 {
@@ -224,6 +223,8 @@ where
             // Registered only now, when about to wait: a slot woken since it last looked
             // is taken at once instead.
             if !self.slots.register(cx.waker()) {
+                // Slots left free keep no timer while the consumer waits.
+                self.slots.idle();
                 return Poll::Pending;
             }
         }

@@ -28,8 +28,8 @@ use crate::task::{self, Attempt, Limits, TaskResult};
 /// `Pool::new(n)` runs at most `n` attempts at once. [`run`](Pool::run) takes tasks that
 /// can be started again (async closures, or closures returning a future) and retries them
 /// per [`retry`](Pool::retry); [`run_futures`](Pool::run_futures) takes plain futures, each
-/// attempted once. Both return a [`Completions`] stream that yields every task's outcome
-/// the moment it is ready.
+/// attempted once. Both return a completion stream ([`Completions`], as an `impl
+/// PoolStream`) that yields every task's outcome the moment it is ready.
 ///
 /// ```
 /// use futures::StreamExt;

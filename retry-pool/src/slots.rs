@@ -2,10 +2,11 @@
 //! ready to be polled again.
 //!
 //! Each slot is one pinned allocation made the first time it is needed and reused for
-//! every later attempt, and each slot's waker (and timer, when the pool has a timeout) is
-//! made once with it. So in steady state an attempt costs no allocation beyond what the
-//! task itself allocates. The slot freed last is taken first, so an attempt that ends
-//! and the next one, started at once, share a slot.
+//! every later attempt, and each slot's waker (and the allocation of its timer, when the
+//! pool has a timeout) is made once with it. So in steady state an attempt costs no
+//! allocation beyond what the task itself allocates. The slot freed last is taken first,
+//! so an attempt that ends and the next one, started at once, share a slot (and its timer,
+//! reset); a slot still free when the consumer waits gives its timer back to the runtime.
 //!
 //! Waking a slot sets its bit in the word of its group (64 slots a group): one atomic
 //! `fetch_or`, which also says whether the slot was already listed. Only the wake that
@@ -39,6 +40,9 @@ pub(crate) struct Slots<A> {
     timeout: Option<Duration>,
     /// Numbers of the slots that hold no attempt.
     free: Vec<usize>,
+    /// Slots freed since the consumer last waited whose timer may still be registered:
+    /// taken out if they are still free when it waits ([`Slots::idle`]).
+    freed_with_timer: Vec<usize>,
     /// One per `GROUP` slots, made with the first of them.
     groups: Vec<Arc<Group>>,
     woken: Arc<Woken>,
@@ -126,6 +130,7 @@ impl<A: Future> Slots<A> {
             slots: Vec::new(),
             timeout,
             free: Vec::new(),
+            freed_with_timer: Vec::new(),
             groups: Vec::new(),
             woken: Arc::default(),
             batch: Vec::new(),
@@ -198,6 +203,9 @@ impl<A: Future> Slots<A> {
         });
         let slots = self.slots.len();
         reserve_for(&mut self.free, slots);
+        if self.timeout.is_some() {
+            reserve_for(&mut self.freed_with_timer, slots);
+        }
         slot
     }
 
@@ -243,16 +251,41 @@ impl<A: Future> Slots<A> {
             let entry = &self.slots[slot];
             entry.meta.index == index && entry.attempt.is_some()
         })?;
-        let meta = self.release(slot);
-        self.idle(slot);
-        Some(meta)
+        Some(self.release(slot))
     }
 
-    /// Takes the timer of free slot `slot` out of the runtime: for a slot that no attempt
-    /// is about to take.
-    pub(crate) fn idle(&mut self, slot: usize) {
-        if let Some(deadline) = &mut self.slots[slot].deadline {
-            deadline.idle();
+    /// Takes the timers of the slots freed since the last call, and still free, out of the
+    /// runtime: for a consumer about to wait (or done), so that no timer of an attempt that
+    /// ended wakes it for nothing. (A slot that starts another attempt at once resets its
+    /// timer instead.)
+    pub(crate) fn idle(&mut self) {
+        for slot in self.freed_with_timer.drain(..) {
+            let entry = &mut self.slots[slot];
+            if let (true, Some(deadline)) = (entry.attempt.is_none(), &mut entry.deadline) {
+                deadline.idle();
+            }
+        }
+    }
+
+    /// Frees `slot`, whose attempt was dropped.
+    #[inline]
+    fn free(&mut self, slot: usize) {
+        self.free.push(slot);
+        if self.timeout.is_some() {
+            self.freed_timed(slot);
+        }
+    }
+
+    /// Notes free `slot` for [`idle`](Slots::idle) if its timer may be registered. (Kept
+    /// out of line: an untimed pool's path to the next attempt stays short.)
+    #[cold]
+    fn freed_timed(&mut self, slot: usize) {
+        if self.slots[slot]
+            .deadline
+            .as_ref()
+            .is_some_and(Deadline::is_registered)
+        {
+            self.freed_with_timer.push(slot);
         }
     }
 
@@ -262,8 +295,9 @@ impl<A: Future> Slots<A> {
         let entry = &mut self.slots[slot];
         // An attempt that panicked may panic again as it is dropped; that one is lost too.
         let _ = catch_unwind(AssertUnwindSafe(|| entry.attempt.set(None)));
-        self.free.push(slot);
-        entry.meta
+        let meta = entry.meta;
+        self.free(slot);
+        meta
     }
 
     /// Polls the attempt in `slot`. When it ends (or panics), the slot is freed, `ended`
@@ -300,8 +334,9 @@ impl<A: Future> Slots<A> {
             // An attempt that ended has dropped what it held, within its poll.
             Ok(_) => {
                 entry.attempt.set(None);
-                self.free.push(slot);
-                entry.meta
+                let meta = entry.meta;
+                self.free(slot);
+                meta
             }
             Err(_) => self.release(slot),
         };

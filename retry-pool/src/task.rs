@@ -138,7 +138,7 @@ impl<Fut: Future> Future for Timed<Fut> {
     type Output = Option<Fut::Output>;
 
     // Into the attempt's `async fn`, with the task: one call and one state machine's
-    // prologue fewer per poll (callgrind: −20 instructions per task for `Pool::run`).
+    // prologue fewer per poll (benches/RESULTS.md, the third in-place round).
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
@@ -156,8 +156,8 @@ impl<Fut: Future> Future for Timed<Fut> {
 }
 
 /// Polls `timed` in a call of its own: where the attempt that holds it is inlined into
-/// its runner (as a [`Plain`] attempt is), the task inlined too would cost more than the
-/// call (callgrind: +46 instructions per task for `run_futures`).
+/// its runner (as a [`Plain`] attempt is), the task inlined too costs more than the call
+/// (benches/RESULTS.md, the third in-place round).
 #[inline(never)]
 fn poll_out_of_line<Fut: Future>(
     timed: Pin<&mut Timed<Fut>>,
@@ -167,38 +167,48 @@ fn poll_out_of_line<Fut: Future>(
 }
 
 /// The timeout of the attempts that one slot (in place) or lane (spawned) runs, one after
-/// another: one timer, kept in one allocation made with the runner and reset for each
-/// attempt that waits, so that starting an attempt neither allocates nor copies a timer.
+/// another: one timer in one allocation made with the runner, reset for each attempt that
+/// waits, so that starting an attempt allocates nothing.
 pub(crate) struct Deadline {
     timeout: Duration,
-    /// `None` once the runner is idle ([`Deadline::idle`]): a timer left behind by an
-    /// attempt that ended would wake the runner for nothing, and a paused clock would be
-    /// advanced to it.
+    /// `None` after [`Deadline::idle`] until the next attempt starts: a timer left behind
+    /// by an attempt that ended would wake the runner for nothing, and a paused clock
+    /// would be advanced to it.
     timer: Pin<Box<Option<Sleep>>>,
     /// Shared with the running attempt's [`Timed`].
     expired: Arc<AtomicBool>,
     /// Whether the timer is set for the running attempt: only once the attempt has waited,
     /// so that an attempt that ends in its first poll never touches the timer wheel.
     armed: bool,
+    /// Whether the timer was set since it was last taken out: it may still be registered
+    /// with the runtime, for this attempt or an earlier one.
+    registered: bool,
 }
 
 /// How far `tokio::time::sleep` puts a deadline that overflows.
 const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 
 impl Deadline {
-    /// Needs the runtime's timer, as `tokio::time::sleep` does: the timer is made now (not
-    /// registered until set), so that a runtime without one fails where the pool is.
+    /// Needs the runtime's timer, as `tokio::time::sleep` does: the timer is made here (not
+    /// registered until set), so that a runtime without one fails as the runner is made,
+    /// outside any attempt.
     pub(crate) fn new(timeout: Duration) -> Self {
         Deadline {
             timeout,
             timer: Box::pin(Some(tokio::time::sleep(timeout))),
             expired: Arc::default(),
             armed: false,
+            registered: false,
         }
     }
 
     /// The limits of a new attempt, whose clock starts at its first poll.
     pub(crate) fn start(&mut self) -> Limits {
+        if self.timer.is_none() {
+            // Made again after `idle` here, outside the attempt: a panic of the runtime's
+            // (no timer where the stream is now polled) is the pool's, not the task's.
+            self.timer.set(Some(tokio::time::sleep(self.timeout)));
+        }
         self.expired.store(false, Ordering::Relaxed);
         self.armed = false;
         Limits {
@@ -213,30 +223,35 @@ impl Deadline {
         let deadline = started
             .checked_add(self.timeout)
             .unwrap_or(started + FAR_FUTURE);
-        match self.timer.as_mut().as_pin_mut() {
-            Some(timer) => timer.reset(deadline),
-            // Taken out while the runner was idle: made again, on the runtime polling it.
-            None => self.timer.set(Some(tokio::time::sleep_until(deadline))),
-        }
-        self.armed = true;
-    }
-
-    /// Takes the timer out of the runtime: for a runner left without an attempt. (One that
-    /// starts another at once resets the timer instead, at no extra cost.)
-    pub(crate) fn idle(&mut self) {
-        if self.timer.is_some() {
-            self.timer.set(None);
-        }
-        self.armed = false;
-    }
-
-    /// Called after a poll that left the attempt waiting: whether its time is up, in which
-    /// case the attempt is told, and ends as timed out when polled again. Otherwise `cx`
-    /// is woken at the deadline.
-    fn poll_expired(&mut self, cx: &mut Context<'_>) -> bool {
-        // (Set by `arm` before any poll that can get here.)
         let Some(timer) = self.timer.as_mut().as_pin_mut() else {
-            return false;
+            unreachable!("a started attempt's deadline holds its timer");
+        };
+        timer.reset(deadline);
+        self.armed = true;
+        self.registered = true;
+    }
+
+    /// Whether the timer may still be registered with the runtime.
+    pub(crate) fn is_registered(&self) -> bool {
+        self.registered
+    }
+
+    /// Takes the timer out of the runtime: for a runner left without an attempt while its
+    /// consumer waits. (A runner that starts another attempt at once resets it instead.)
+    pub(crate) fn idle(&mut self) {
+        if self.registered {
+            self.timer.set(None);
+            self.armed = false;
+            self.registered = false;
+        }
+    }
+
+    /// Called after a poll that left the attempt waiting, once `arm`ed: whether its time
+    /// is up, in which case the attempt is told, and ends as timed out when polled again.
+    /// Otherwise `cx` is woken at the deadline.
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(timer) = self.timer.as_mut().as_pin_mut() else {
+            unreachable!("an armed deadline holds its timer");
         };
         if timer.poll(cx).is_pending() {
             return false;
