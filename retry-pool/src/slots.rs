@@ -261,8 +261,11 @@ impl<A: Future> Slots<A> {
     pub(crate) fn idle(&mut self) {
         for slot in self.freed_with_timer.drain(..) {
             let entry = &mut self.slots[slot];
-            if let (true, Some(deadline)) = (entry.attempt.is_none(), &mut entry.deadline) {
-                deadline.idle();
+            // One that started another attempt since keeps its timer.
+            if entry.attempt.is_none() {
+                if let Some(deadline) = &mut entry.deadline {
+                    deadline.idle();
+                }
             }
         }
     }
